@@ -1,0 +1,52 @@
+"""In-memory batches: uint8 images to normalised float tensors, shuffled per epoch, augmented on the fly."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from .augment import augment as augment_batch
+
+MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std
+
+
+def to_input(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """uint8 (n, 28, 28) or float in [0, 1] (n, 1, 28, 28) -> normalised float (n, 1, 28, 28)."""
+    x = images.float()
+    if images.dtype == torch.uint8:
+        x = x / 255.0
+    x = x.reshape(-1, 1, 28, 28)
+    x = (x - MEAN) / STD
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def train_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: bool = False,
+    channels_last: bool = False,
+    device: torch.device | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch."""
+    order = torch.randperm(len(images), generator=generator)
+    rank, world = shard
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        if world > 1:
+            idx = idx[rank::world]
+        x = images[idx].float().div_(255.0).unsqueeze(1)
+        if augment:
+            x = augment_batch(x, generator)
+        x = to_input(x, channels_last)
+        y = labels[idx]
+        if device is not None and device.type != "cpu":
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        yield x, y
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return (n + batch_size - 1) // batch_size

@@ -1,0 +1,213 @@
+"""The `mnist-tui` command: the app with no arguments, and headless subcommands for the same work."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+PROG = "mnist-tui"
+
+
+class CliError(Exception):
+    """One line for the user, exit status 1."""
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_TUI_DATA or the user cache dir)")
+
+
+def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"), help="where run folders live (default: runs)")
+
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `train` and `compare`; None means "use the model's or preset's default"."""
+    parser.add_argument("--preset", choices=["fast", "accurate", "best"], help="a recorded recipe")
+    parser.add_argument("--augment", action="store_true", default=None, help="train with augmentation")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: off)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    parser.add_argument("--train-subset", type=int, help="train on the first N training images")
+    _add_runs_dir(parser)
+    _add_data_dir(parser)
+
+
+def train_overrides(args: argparse.Namespace) -> dict:
+    return {
+        "augment": args.augment, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "patience": args.patience, "seed": args.seed, "device": args.device, "precision": args.precision,
+        "threads": args.threads, "train_subset": args.train_subset, "runs_dir": args.runs_dir,
+        "data_dir": str(args.data_dir) if args.data_dir else None,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Train small CNNs on MNIST and look inside them. "
+                                     "With no command, opens the terminal app.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="fetch or inspect the verified MNIST files")
+    data.add_argument("action", choices=["fetch", "info"])
+    _add_data_dir(data)
+
+    sub.add_parser("models", help="list the model registry")
+
+    train = sub.add_parser("train", help="train one model and record the run")
+    train.add_argument("--model", default=None, help="registry name (see `mnist-tui models`; default 3-layer)")
+    train.add_argument("--procs", type=int, default=1, help="data-parallel ranks (torch.distributed)")
+    add_train_flags(train)
+
+    evaluate = sub.add_parser("evaluate", help="test accuracy, confusion matrix and per-class scores of a run")
+    evaluate.add_argument("run", help="run folder or name prefix")
+    _add_runs_dir(evaluate)
+    _add_data_dir(evaluate)
+
+    runs = sub.add_parser("runs", help="list recorded runs, newest first")
+    _add_runs_dir(runs)
+    return parser
+
+
+def cmd_data(args) -> int:
+    from . import data
+
+    data_dir = Path(args.data_dir) if args.data_dir else data.default_data_dir()
+    if args.action == "fetch":
+        data.fetch(data_dir, log=print)
+        return 0
+    from .console import table
+
+    checks = data.check_files(data_dir)
+    print(f"data dir: {data.raw_dir(data_dir)}" + ("  (synthetic test data)" if data.is_synthetic(data_dir) else ""))
+    print(table(["file", "md5", "status"], [[c.name, c.actual_md5 or "-", "ok" if c.ok else "MISSING" if c.actual_md5 is None else "BAD"] for c in checks]))
+    problems = [c.problem for c in checks if c.problem]
+    if problems:
+        raise CliError(problems[0] + ("" if any(c.actual_md5 for c in checks) else "; run `mnist-tui data fetch`"))
+    arrays = data.load_arrays(data_dir)
+    train_idx, val_idx = data.split_indices(len(arrays.train_images))
+    counts = {
+        "train": data.class_counts(arrays.train_labels[train_idx]),
+        "val": data.class_counts(arrays.train_labels[val_idx]),
+        "test": data.class_counts(arrays.test_labels),
+    }
+    print()
+    print(table(["split", "images"] + [str(d) for d in range(10)], [[k, sum(v)] + v for k, v in counts.items()]))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .console import human_bytes, table
+    from .models import REGISTRY, describe
+
+    rows = []
+    for name in REGISTRY:
+        info = describe(name)
+        rows.append([name, f"{info.params:,}", human_bytes(info.size_bytes), human_bytes(info.activation_bytes), info.source, info.description])
+    print(table(["name", "params", "size", "act/img", "source", "description"], rows, "lrrrll"))
+    return 0
+
+
+class _CtrlC:
+    """First Ctrl-C asks the run to stop after this batch (keeping its best checkpoint); a second one aborts."""
+
+    def __init__(self):
+        self.flag = threading.Event()
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self.flag
+
+    def _handle(self, *_):
+        if self.flag.is_set():
+            raise KeyboardInterrupt
+        self.flag.set()
+        print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._old)
+
+
+def cmd_train(args) -> int:
+    from .config import make_config
+    from .console import EpochPrinter
+
+    config = make_config(args.model, args.preset, **train_overrides(args))
+    if args.procs and args.procs > 1:
+        from .distributed import launch
+
+        return launch(config, args.procs)
+    from .train import fit
+
+    with _CtrlC() as stop:
+        result = fit(config, EpochPrinter(), stop)
+    return 0 if result.status in ("finished", "cancelled") else 1
+
+
+def cmd_evaluate(args) -> int:
+    from .console import pct, table
+    from .evaluate import evaluate_run, row_percentages, worst_confusions
+    from .runs import resolve_run
+
+    run_dir = resolve_run(args.runs_dir, args.run)
+    report = evaluate_run(run_dir, args.data_dir)
+    print(f"run: {run_dir}")
+    print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+    digits = [str(d) for d in range(10)]
+    print("confusion matrix (rows: true, columns: predicted), counts")
+    print(table(["true"] + digits, [[d] + row for d, row in zip(range(10), report.confusion.tolist())]))
+    print("\nrow percentages")
+    print(table(["true"] + digits, [[d] + [f"{v:.1f}" for v in row] for d, row in zip(range(10), row_percentages(report.confusion))], "r" * 11))
+    pc = report.per_class
+    print()
+    print(table(["class", "precision", "recall", "f1", "support"],
+                [[d, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", s] for d, p, r, f, s in zip(range(10), pc["precision"], pc["recall"], pc["f1"], pc["support"])], "rrrrr"))
+    worst = worst_confusions(report.confusion)
+    if worst:
+        print("\nmost confused: " + ", ".join(f"{t}→{p} ({n})" for t, p, n in worst))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .console import pct, table
+    from .runs import list_runs
+
+    runs = list_runs(args.runs_dir)
+    if not runs:
+        print(f"no runs in {args.runs_dir} yet; start one with `mnist-tui train`")
+        return 0
+    print(table(["started", "model", "aug", "epochs", "val acc", "test acc", "status", "folder"],
+                [[r.started, r.model, "yes" if r.augment else "no", r.epochs_run, pct(r.val_acc), pct(r.test_acc), r.status, r.name] for r in runs],
+                "lllrrrll"))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    from .data import DataError
+    from .device import DeviceError
+    from .models import UnknownModel
+    from .runs import RunError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,92 @@
+"""Training configuration: a frozen dataclass with literal defaults, and the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "3-layer"
+    augment: bool = False
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3  # peak learning rate of the OneCycle schedule
+    optimizer: str = "adam"  # adam | adamw | sgd
+    schedule: str = "onecycle"  # onecycle | step | constant
+    step_size: int = 10  # StepLR: epochs between decays
+    gamma: float = 0.5  # StepLR: decay factor
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    patience: int = 5  # early stopping: epochs without a better validation loss
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto | fp32 | bf16
+    threads: int = 0  # 0: all cores
+    channels_last: bool = True
+    train_subset: int = 0  # 0: all 54,000 training images
+    eval_batch_size: int = 1000
+    data_dir: str = ""  # "": MNIST_TUI_DATA or the user cache dir
+    runs_dir: str = "runs"
+    preset: str = ""  # the preset this config started from, if any
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError with one clear line for a value that cannot work."""
+        from .models import get_spec
+
+        get_spec(self.model)
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.lr > 0, "learning rate must be positive"),
+            (self.patience >= 0, "patience must be 0 (off) or more"),
+            (self.threads >= 0, "threads must be 0 (all) or more"),
+            (self.train_subset >= 0, "train subset must be 0 (all) or more"),
+            (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),
+            (self.schedule in ("onecycle", "step", "constant"), f"unknown schedule {self.schedule!r}"),
+            (self.device in ("auto", "cpu", "cuda", "mps"), f"unknown device {self.device!r}"),
+            (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+# Recipes; each is recorded in config.json through the fields it sets.
+PRESETS: dict[str, dict] = {
+    "fast": {"model": "3-layer", "epochs": 1, "batch_size": 128, "lr": 4e-3, "augment": False, "precision": "auto"},
+    "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 128, "lr": 3e-3, "augment": True, "precision": "auto",
+                 "patience": 15},
+    "best": {"model": "vgg", "epochs": 15, "batch_size": 128, "lr": 3e-3, "augment": True, "precision": "auto",
+             "schedule": "onecycle", "label_smoothing": 0.1, "patience": 15},
+}
+
+
+def make_config(model: str | None = None, preset: str | None = None, **overrides) -> TrainConfig:
+    """Defaults, then the model's published recipe, then a preset, then explicit overrides."""
+    from .models import get_spec
+
+    values: dict = {}
+    if preset:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        values.update(PRESETS[preset], preset=preset)
+    if model:
+        values["model"] = model
+    name = values.get("model", TrainConfig.model)
+    merged = {**get_spec(name).train_defaults, **values}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(merged).validate()

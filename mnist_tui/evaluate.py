@@ -1,0 +1,95 @@
+"""Evaluation: loss and accuracy in inference mode, confusion matrix and per-class scores (scikit-learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .batches import to_input
+from .device import autocast
+
+
+@dataclass(frozen=True)
+class Metrics:
+    loss: float
+    acc: float
+    predictions: np.ndarray  # int64 (n,)
+
+
+@torch.inference_mode()
+def predict_logits(model, images: torch.Tensor, device: torch.device | None = None, precision: str = "fp32",
+                   batch_size: int = 1000, channels_last: bool = False) -> torch.Tensor:
+    """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with autocast(device, precision):
+        for start in range(0, len(images), batch_size):
+            x = to_input(images[start : start + batch_size], channels_last).to(device)
+            outputs.append(model(x).float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0, 10)
+
+
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor, device: torch.device | None = None,
+             precision: str = "fp32", batch_size: int = 1000, channels_last: bool = False) -> Metrics:
+    logits = predict_logits(model, images, device, precision, batch_size, channels_last)
+    loss = F.cross_entropy(logits, labels).item() if len(labels) else 0.0
+    predictions = logits.argmax(1)
+    acc = (predictions == labels).float().mean().item() if len(labels) else 0.0
+    return Metrics(loss, acc, predictions.numpy())
+
+
+def confusion(labels, predictions) -> np.ndarray:
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(labels), np.asarray(predictions), labels=list(range(10)))
+
+
+def row_percentages(matrix: np.ndarray) -> np.ndarray:
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix * 100.0, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+
+
+def per_class(labels, predictions) -> dict[str, list[float]]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    precision, recall, f1, support = precision_recall_fscore_support(
+        np.asarray(labels), np.asarray(predictions), labels=list(range(10)), zero_division=0
+    )
+    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(), "support": support.tolist()}
+
+
+def worst_confusions(matrix: np.ndarray, k: int = 3) -> list[tuple[int, int, int]]:
+    """The k largest off-diagonal cells as (true, predicted, count)."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(off, axis=None)[::-1][:k]
+    return [(int(i // 10), int(i % 10), int(off.flat[i])) for i in flat if off.flat[i] > 0]
+
+
+@dataclass(frozen=True)
+class Report:
+    test_acc: float
+    test_loss: float
+    confusion: np.ndarray
+    per_class: dict
+    labels: np.ndarray
+    predictions: np.ndarray
+
+
+def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
+    """Load a run's best checkpoint and evaluate it on the test set."""
+    from .data import load_splits
+    from .runs import load_checkpoint
+
+    model, checkpoint = load_checkpoint(run_dir, device)
+    splits = load_splits(data_dir or checkpoint.get("config", {}).get("data_dir") or None)
+    metrics = evaluate(model, splits.test_x, splits.test_y, torch.device(device))
+    labels = splits.test_y.numpy()
+    return Report(metrics.acc, metrics.loss, confusion(labels, metrics.predictions),
+                  per_class(labels, metrics.predictions), labels, metrics.predictions)

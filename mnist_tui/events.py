@@ -1,0 +1,63 @@
+"""Small picklable events that training sends to whoever listens (a list, the CLI, a queue)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    run_dir: str
+    model: str
+    augment: bool
+    params: int
+    epochs: int
+    batches_per_epoch: int
+    device: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    run_id: str
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based, batches done in this epoch
+    batches: int
+    loss: float
+    images_per_sec: float
+    eta_seconds: float  # for the whole run
+
+
+@dataclass(frozen=True)
+class EpochCompleted:
+    run_id: str
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    images_per_sec: float
+    best: bool  # this epoch improved the validation loss
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    run_dir: str
+    status: str  # "finished" or "cancelled"
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    run_id: str
+    run_dir: str
+    reason: str
+
+
+Event = RunStarted | BatchProgress | EpochCompleted | RunFinished | RunFailed

@@ -1,0 +1,202 @@
+"""The model zoo: a registry of small MNIST CNNs with their sizes and training defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int = 3, padding: int = 1, act: type[nn.Module] = nn.ReLU, bias: bool = False) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias), nn.BatchNorm2d(c_out), act()]
+
+
+class LayeredCNN(nn.Module):
+    """The reference menu app's 1/2/3-layer CNNs: [conv3x3-BN-ReLU-maxpool] x N, dropout, linear."""
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 128), dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, size = 1, 28
+        for c_out in channels:
+            layers += conv_bn(c_in, c_out) + [nn.MaxPool2d(2)]
+            c_in, size = c_out, size // 2
+        self.features = nn.Sequential(*layers)
+        head: list[nn.Module] = [nn.Flatten()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        head.append(nn.Linear(c_in * size * size, 10))
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class DSCNN(nn.Module):
+    """Two conv blocks (conv3x3 with bias, BN, ReLU, maxpool), global average pool, linear."""
+
+    def __init__(self, c1: int = 16, c2: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_bn(1, c1, bias=True), nn.MaxPool2d(2),
+            *conv_bn(c1, c2, bias=True), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.classifier = nn.Linear(c2, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class VGGish(nn.Module):
+    """VGG-style blocks with BN and GELU and a 512-unit head."""
+
+    def __init__(self):
+        super().__init__()
+        gelu = nn.GELU
+        self.features = nn.Sequential(
+            *conv_bn(1, 32, act=gelu), *conv_bn(32, 32, act=gelu), nn.MaxPool2d(2), nn.Dropout2d(0.2),
+            *conv_bn(32, 64, act=gelu), *conv_bn(64, 64, act=gelu), nn.MaxPool2d(2), nn.Dropout2d(0.25),
+            *conv_bn(64, 128, act=gelu), nn.Dropout2d(0.3),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(6272, 512), nn.BatchNorm1d(512), nn.GELU(), nn.Dropout(0.35), nn.Linear(512, 10)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class ConvNet(nn.Module):
+    """Two convs (16, 32; kernel 3, padding 2) with BN, ReLU and maxpool, then one linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_bn(1, 16, padding=2, bias=True), nn.MaxPool2d(2),   # 28 -> 30 -> 15
+            *conv_bn(16, 32, padding=2, bias=True), nn.MaxPool2d(2),  # 15 -> 17 -> 8
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class Compact(nn.Module):
+    """Under 8k parameters: unpadded 3x3 convs with BN, a 1x1 transition, global average pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_bn(1, 10, padding=0),    # 26
+            *conv_bn(10, 16, padding=0),   # 24
+            nn.MaxPool2d(2),               # 12
+            *conv_bn(16, 10, kernel=1, padding=0),  # 1x1 transition
+            *conv_bn(10, 16, padding=0),   # 10
+            *conv_bn(16, 16, padding=0),   # 8
+            *conv_bn(16, 14, padding=0),   # 6
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(14, 10, 1, bias=True),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[..., nn.Module]
+    description: str
+    source: str
+    args: dict = field(default_factory=dict)
+    # Training recipe this model was published with; merged into the config unless overridden.
+    train_defaults: dict = field(default_factory=dict)
+
+    def create(self) -> nn.Module:
+        return self.build(**self.args)
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> None:
+    REGISTRY[spec.name] = spec
+
+
+register(ModelSpec("1-layer", LayeredCNN, "conv32, BN, no dropout", "reference menu app", {"channels": (32,), "dropout": 0.0}))
+register(ModelSpec("2-layer", LayeredCNN, "conv32-64, BN, dropout 0.2", "reference menu app", {"channels": (32, 64), "dropout": 0.2}))
+register(ModelSpec("3-layer", LayeredCNN, "conv32-64-128, BN, dropout 0.3", "reference menu app", {"channels": (32, 64, 128), "dropout": 0.3}))
+register(ModelSpec("ds-cnn-v1", DSCNN, "conv16-32, GAP", "ds-cnn project", {"c1": 16, "c2": 32}))
+register(ModelSpec("ds-cnn-v2", DSCNN, "conv14-28, GAP", "ds-cnn project", {"c1": 14, "c2": 28}))
+register(ModelSpec("ds-cnn-v3", DSCNN, "conv18-36, GAP", "ds-cnn project", {"c1": 18, "c2": 36}))
+register(ModelSpec(
+    "vgg", VGGish, "VGG blocks 32-64-128, GELU, 512 head", "vgg project",
+    train_defaults={"schedule": "step", "step_size": 10, "gamma": 0.5, "label_smoothing": 0.1},
+))
+register(ModelSpec("convnet", ConvNet, "conv16-32 (pad 2), linear", "convnet tutorial"))
+register(ModelSpec("compact", Compact, "<8k params, 1x1 transition, GAP", "mnist-tui"))
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:
+        return f"unknown model {self.args[0]!r}; choose one of: {', '.join(REGISTRY)}"
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownModel(name) from None
+
+
+def build_model(name: str) -> nn.Module:
+    return get_spec(name).create()
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def size_bytes(model: nn.Module) -> int:
+    """Bytes of parameters and buffers (BN statistics) in fp32: what a checkpoint holds."""
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def activation_bytes(model: nn.Module) -> int:
+    """Peak activation memory for one fp32 image in inference: the largest input+output pair of any leaf layer."""
+    peak = 0
+
+    def hook(module, inputs, output):
+        nonlocal peak
+        size = sum(t.numel() * t.element_size() for t in inputs if torch.is_tensor(t)) + output.numel() * output.element_size()
+        peak = max(peak, size)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    model.train(was_training)
+    for handle in handles:
+        handle.remove()
+    return peak
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    params: int
+    size_bytes: int
+    activation_bytes: int
+    description: str
+    source: str
+
+
+def describe(name: str) -> ModelInfo:
+    spec = get_spec(name)
+    model = spec.create()
+    return ModelInfo(name, count_params(model), size_bytes(model), activation_bytes(model), spec.description, spec.source)

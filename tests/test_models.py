@@ -1,0 +1,67 @@
+"""Every registry model: forward shape, parameter counts, and size reporting; augmentation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mnist_tui import augment, models
+
+EXACT_PARAMS = {"ds-cnn-v1": 5226, "ds-cnn-v2": 4070, "ds-cnn-v3": 6526}
+
+
+@pytest.mark.parametrize("name", list(models.REGISTRY))
+def test_forward_and_sizes(name):
+    model = models.build_model(name).eval()
+    out = model(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+    info = models.describe(name)
+    assert info.params == models.count_params(model) > 0
+    assert info.size_bytes >= info.params * 4
+    assert info.activation_bytes > 0
+    if name in EXACT_PARAMS:
+        assert info.params == EXACT_PARAMS[name]
+
+
+def test_compact_is_under_8k():
+    assert models.describe("compact").params < 8000
+
+
+def test_reference_models_have_batchnorm_and_dropout():
+    three = models.build_model("3-layer")
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in three.modules()) == 3
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.3 for m in three.modules())
+    one = models.build_model("1-layer")
+    assert not any(isinstance(m, torch.nn.Dropout) for m in one.modules())
+
+
+def test_unknown_model_is_one_line():
+    with pytest.raises(models.UnknownModel, match="unknown model 'nope'; choose one of: 1-layer"):
+        models.get_spec("nope")
+
+
+def test_augmentation_shape_range_and_per_image_draws():
+    images = torch.zeros(16, 1, 28, 28)
+    images[:, :, 8:20, 12:16] = 1.0
+    out = augment.augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    assert out.min() >= 0 and out.max() <= 1
+    flat = out.flatten(1)
+    assert len({tuple(row.tolist()) for row in flat}) == 16  # every image got its own draw
+    assert not torch.equal(out, images)
+
+
+def test_random_erase_blanks_rectangles():
+    images = torch.ones(64, 1, 28, 28)
+    out = augment.random_erase(images, torch.Generator().manual_seed(0))
+    erased = (out == 0).flatten(1).sum(1)
+    assert 10 < (erased > 0).sum() < 54  # about half the images
+    assert erased.max() <= 0.12 * 784 * 1.3
+
+
+def test_preview_gives_n_uint8_copies():
+    image = torch.zeros(28, 28, dtype=torch.uint8)
+    image[6:22, 13:15] = 255
+    copies = augment.preview(image, 8, seed=3)
+    assert copies.shape == (8, 28, 28) and copies.dtype == torch.uint8
+    assert len({c.numpy().tobytes() for c in copies}) == 8

@@ -1,0 +1,123 @@
+"""A real short training on synthetic data, run folders, checkpoints, stop, early stopping and the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from mnist_tui import events as ev
+from mnist_tui import runs
+from mnist_tui.config import make_config
+from mnist_tui.train import fit
+
+
+def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
+    events = []
+    result = fit(tiny_config(model="3-layer", epochs=3), events.append)
+    assert result.status == "finished"
+    epochs = [e for e in events if isinstance(e, ev.EpochCompleted)]
+    assert len(epochs) == 3
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert any(isinstance(e, ev.BatchProgress) for e in events)
+    assert isinstance(events[-1], ev.RunFinished)
+
+    folder = result.run_dir
+    assert folder.parent == runs_dir
+    assert folder.name.endswith(f"_3-layer_acc{result.summary['test_acc'] * 100:.2f}")
+    assert {p.name for p in folder.iterdir()} == {"config.json", "metrics.csv", "best.pt", "confusion.json", "summary.json"}
+    summary = json.loads((folder / "summary.json").read_text())
+    for key in ("model", "augment", "params", "epochs_run", "best_epoch", "val_acc", "test_acc", "train_seconds",
+                "stopped_early", "status"):
+        assert key in summary
+    assert summary["status"] == "finished" and summary["epochs_run"] == 3
+    assert summary["test_acc"] > 0.5  # synthetic bars are easy
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "3-layer" and config["resolved"]["device"] == "cpu"
+    assert len(runs.read_metrics(folder)) == 3
+    counts = json.loads((folder / "confusion.json").read_text())["counts"]
+    assert sum(map(sum, counts)) == 200
+    assert not list(folder.glob(".*tmp"))  # atomic writes leave nothing behind
+
+
+def test_checkpoint_round_trip_gives_the_same_predictions(tiny_config):
+    result = fit(tiny_config(epochs=1))
+    model, checkpoint = runs.load_checkpoint(result.run_dir)
+    assert checkpoint["model_name"] == "1-layer"
+    assert checkpoint["normalization"] == {"mean": 0.1307, "std": 0.3081}
+    assert checkpoint["config"]["epochs"] == 1
+    x = torch.randn(4, 1, 28, 28)
+    result.model.eval()
+    assert torch.allclose(model(x), result.model(x), atol=1e-5)
+
+
+def test_mismatched_checkpoint_gets_a_clear_error(tiny_config, tmp_path):
+    result = fit(tiny_config(epochs=1))
+    checkpoint = torch.load(result.run_dir / "best.pt", weights_only=True)
+    checkpoint["model_name"], checkpoint["model_args"] = "3-layer", {}
+    torch.save(checkpoint, tmp_path / "best.pt")
+    with pytest.raises(runs.RunError, match="do not match the 3-layer architecture"):
+        runs.load_checkpoint(tmp_path)
+
+
+def test_stop_flag_cancels_after_the_current_batch(tiny_config):
+    stop = threading.Event()
+    seen = []
+
+    def report(event):
+        seen.append(event)
+        if isinstance(event, ev.EpochCompleted):
+            stop.set()
+
+    result = fit(tiny_config(epochs=5), report, stop)
+    assert result.status == "cancelled"
+    assert result.summary["epochs_run"] == 1
+    assert result.run_dir.name.split("_acc")[0].endswith("1-layer")
+    assert (result.run_dir / "best.pt").exists()
+    assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "cancelled"
+
+
+def test_early_stopping_keeps_the_best_weights(tiny_config):
+    result = fit(tiny_config(epochs=8, patience=1, lr=0.5, optimizer="sgd", schedule="constant"))
+    summary = result.summary
+    if summary["stopped_early"]:
+        assert summary["epochs_run"] < 8
+    assert summary["best_epoch"] <= summary["epochs_run"]
+    saved = torch.load(result.run_dir / "best.pt", weights_only=True)
+    assert saved["metrics"]["epoch"] == summary["best_epoch"]
+
+
+def test_same_seed_same_result(tiny_config):
+    a = fit(tiny_config(epochs=1, seed=7))
+    b = fit(tiny_config(epochs=1, seed=7))
+    assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-6)
+    assert a.run_dir != b.run_dir  # never overwritten
+
+
+def test_failure_marks_the_folder_failed(tiny_config, runs_dir):
+    def explode(event):
+        if isinstance(event, ev.EpochCompleted):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fit(tiny_config(epochs=2), explode)
+    (folder,) = runs_dir.iterdir()
+    assert folder.name.endswith("_failed")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and "boom" in summary["reason"]
+    assert runs.list_runs(runs_dir)[0].status == "failed"
+
+
+def test_vgg_keeps_its_recipe():
+    config = make_config("vgg")
+    assert config.schedule == "step" and config.label_smoothing == 0.1
+    assert make_config("vgg", schedule="onecycle").schedule == "onecycle"
+
+
+def test_bad_config_values_are_one_line():
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        make_config("1-layer", epochs=0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        make_config(None, "turbo")
