@@ -30,8 +30,13 @@ def train_batches(
     channels_last: bool = False,
     device: torch.device | None = None,
     shard: tuple[int, int] = (0, 1),
+    aug_generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch."""
+    """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch.
+
+    `generator` orders the batches and must be seeded alike on every rank; augmentation draws from
+    `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
+    """
     order = torch.randperm(len(images), generator=generator)
     rank, world = shard
     for start in range(0, len(order), batch_size):
@@ -40,7 +45,7 @@ def train_batches(
             idx = idx[rank::world]
         x = images[idx].float().div_(255.0).unsqueeze(1)
         if augment:
-            x = augment_batch(x, generator)
+            x = augment_batch(x, aug_generator or generator)
         x = to_input(x, channels_last)
         y = labels[idx]
         if device is not None and device.type != "cpu":

@@ -82,7 +82,8 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     stop = stop or _NeverStop()
     threads = set_threads(config.threads)
     torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # batch order: the same on every rank
+    aug_generator = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
     device = pick_device(config.device)
     precision = pick_precision(config.precision, device)
     splits = load_splits(config.data_dir or None, config.train_subset or None)
@@ -115,8 +116,8 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     status, stale, started = "finished", 0, time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):
-            row = _train_epoch(trainable, optimizer, scheduler if per_batch else None, splits, config, generator,
-                               channels_last, device, precision, epoch, steps, run_id, report, stop, (rank, world),
+            row = _train_epoch(trainable, optimizer, scheduler if per_batch else None, splits, config,
+                               (generator, aug_generator), channels_last, device, precision, epoch, steps, run_id, report, stop, (rank, world),
                                started, history)
             if row is None:
                 status = "cancelled"
@@ -142,7 +143,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
             if config.patience and stale >= config.patience and epoch < config.epochs:
                 status = "stopped_early"
                 break
-            if stop.is_set():
+            if _should_stop(stop, world, device):
                 status = "cancelled"
                 break
         return _finish(model, config, splits, device, precision, channels_last, run_dir, run_id, status, best,
@@ -159,15 +160,15 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
         raise
 
 
-def _train_epoch(model, optimizer, scheduler, splits, config, generator, channels_last, device, precision, epoch,
+def _train_epoch(model, optimizer, scheduler, splits, config, generators, channels_last, device, precision, epoch,
                  steps, run_id, report, stop, shard, run_started, history) -> dict | None:
     model.train()
     epoch_start = last_report = time.perf_counter()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    batches = train_batches(splits.train_x, splits.train_y, config.batch_size, generator, config.augment,
-                            channels_last, device, shard)
+    batches = train_batches(splits.train_x, splits.train_y, config.batch_size, generators[0], config.augment,
+                            channels_last, device, shard, generators[1])
     for batch, (x, y) in enumerate(batches, 1):
         with autocast(device, precision):
             logits = model(x)
@@ -187,7 +188,7 @@ def _train_epoch(model, optimizer, scheduler, splits, config, generator, channel
             remaining = (steps - batch) + steps * (config.epochs - epoch)
             eta = remaining * (now - epoch_start) / batch
             report(ev.BatchProgress(run_id, epoch, config.epochs, batch, steps, loss.item(), rate, eta))
-        if stop.is_set():
+        if _should_stop(stop, shard[1], device):
             return None
     elapsed = time.perf_counter() - epoch_start
     return {
@@ -198,6 +199,16 @@ def _train_epoch(model, optimizer, scheduler, splits, config, generator, channel
         "images_per_sec": seen * shard[1] / max(elapsed, 1e-9),
         "_start": epoch_start,
     }
+
+
+def _should_stop(stop: StopFlag, world: int, device: torch.device) -> bool:
+    """Under DDP every rank must stop at the same batch, so the ranks agree on the flag."""
+    flag = stop.is_set()
+    if world == 1:
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+    return bool(tensor.item())
 
 
 def _summary(config, params, history, best, test_acc, started, status, stopped_early) -> dict:
