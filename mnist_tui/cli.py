@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first")
     _add_runs_dir(runs)
+    from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
+    add_predict_parser(sub)
     return parser
 
 
@@ -189,7 +191,14 @@ def cmd_runs(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs}
+def cmd_predict(args) -> int:
+    from .predict import cmd_predict as run
+
+    return run(args)
+
+
+COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
+            "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
