@@ -142,9 +142,11 @@ def cmd_train(args) -> int:
     from .console import EpochPrinter
 
     config = make_config(args.model, args.preset, **train_overrides(args))
-    if args.procs and args.procs > 1:
-        from .distributed import launch
+    from .distributed import launch, torchrun_main, under_torchrun
 
+    if under_torchrun():
+        return torchrun_main(config)
+    if args.procs != 1:
         return launch(config, args.procs)
     from .train import fit
 
@@ -195,6 +197,32 @@ def cmd_predict(args) -> int:
     from .predict import cmd_predict as run
 
     return run(args)
+
+
+def cmd_compare(args) -> int:
+    from .compare import run_compare
+    from .config import make_config
+    from .console import EpochPrinter, pct, table
+
+    if args.jobs < 1:
+        raise CliError("--jobs must be at least 1")
+    base = make_config(None, args.preset, **train_overrides(args))
+    printers: dict[str, EpochPrinter] = {}
+
+    def report(run_id: str, event) -> None:
+        label = run_id.split("-", 1)[1]
+        printer = printers.setdefault(run_id, EpochPrinter(tty=False, prefix=f"[{label}] "))
+        printer(event)
+
+    print(f"training 4 models, {args.jobs} at a time ...")
+    rows, path = run_compare(base, args.jobs, report)
+    print()
+    print(table(["model", "params", "epochs", "best val acc", "test acc", "seconds", "status"],
+                [[r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
+                  pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
+                 for r in rows], "lrrrrrl"))
+    print(f"\nwrote {path}")
+    return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
 
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
