@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first")
     _add_runs_dir(runs)
+
+    compare = sub.add_parser("compare", help="train 1/2/3-layer and 3-layer+augmentation in parallel and compare")
+    compare.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
+    add_train_flags(compare)
+
     from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
     add_predict_parser(sub)
     return parser
@@ -226,7 +231,7 @@ def cmd_compare(args) -> int:
 
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,7 +96,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        trainable = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trainable = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     channels_last = memory_format == torch.channels_last
     steps = num_batches(len(splits.train_x), config.batch_size)
     optimizer, scheduler, per_batch = make_optimizer(config, model.parameters(), steps)
@@ -233,8 +233,9 @@ def _finish(model, config, splits, device, precision, channels_last, run_dir, ru
     stopped_early = status == "stopped_early"
     status = "finished" if stopped_early else status
     test_acc = None
-    if run_dir and (run_dir / runs.CHECKPOINT).exists():
-        # The best-validation weights are the ones that get tested.
+    # The best-validation weights are the ones that get tested. A cancelled run skips the test pass so
+    # its process exits at once; `mnist-tui evaluate` (or Results) scores its checkpoint on demand.
+    if status != "cancelled" and run_dir and (run_dir / runs.CHECKPOINT).exists():
         best_model, _ = runs.load_checkpoint(run_dir, str(device))
         best_model = best_model.to(memory_format=torch.channels_last) if channels_last else best_model
         test = evaluate(best_model, splits.test_x, splits.test_y, device, precision, config.eval_batch_size, channels_last)

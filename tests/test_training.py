@@ -74,7 +74,7 @@ def test_stop_flag_cancels_after_the_current_batch(tiny_config):
     result = fit(tiny_config(epochs=5), report, stop)
     assert result.status == "cancelled"
     assert result.summary["epochs_run"] == 1
-    assert result.run_dir.name.split("_acc")[0].endswith("1-layer")
+    assert result.run_dir.name.endswith("_1-layer_cancelled")
     assert (result.run_dir / "best.pt").exists()
     assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "cancelled"
 
