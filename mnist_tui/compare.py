@@ -1,0 +1,74 @@
+"""The reference comparison: 1-layer, 2-layer, 3-layer and 3-layer with augmentation, trained in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from .config import TrainConfig
+
+REFERENCE = (("1-layer", False), ("2-layer", False), ("3-layer", False), ("3-layer", True))
+
+
+def reference_configs(base: TrainConfig, jobs: int) -> list[TrainConfig]:
+    """The four configurations, each with threads so that jobs x threads <= cores."""
+    from .config import make_config
+
+    threads = base.threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    shared = {k: v for k, v in base.to_dict().items() if k not in ("model", "augment", "threads", "preset")}
+    return [make_config(model, augment=augment, threads=threads, **{k: v for k, v in shared.items() if v is not None})
+            for model, augment in REFERENCE]
+
+
+def compare_rows(summaries: list[dict]) -> list[dict]:
+    return [
+        {
+            "model": s.get("model") + ("-aug" if s.get("augment") else ""),
+            "params": s.get("params"),
+            "epochs": s.get("epochs_run"),
+            "best_val_acc": s.get("val_acc"),
+            "test_acc": s.get("test_acc"),
+            "seconds": s.get("train_seconds"),
+            "status": s.get("status"),
+            "run_dir": s.get("run_dir"),
+        }
+        for s in summaries
+    ]
+
+
+def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None, service=None) -> tuple[list[dict], Path]:
+    """Train the four reference configs through the TrainingService; return the table rows and compare.json."""
+    from .worker import TrainingService
+
+    own = service is None
+    service = service or TrainingService(max_jobs=jobs)
+    started = time.time()
+    try:
+        ids = [service.start(config) for config in reference_configs(base, jobs)]
+        for event in service.iter_events():
+            if report:
+                report(event.run_id, event)
+    except KeyboardInterrupt:
+        service.cancel_all()
+        service.wait(5)
+        raise
+    finally:
+        if own:
+            service.close()
+    summaries = []
+    for run_id in ids:
+        handle = service.get(run_id)
+        summary = dict(handle.summary) or {"model": handle.config.model, "augment": handle.config.augment,
+                                           "status": handle.status}
+        summary.update(status=handle.status, run_dir=handle.run_dir)
+        summaries.append(summary)
+    rows = compare_rows(summaries)
+    path = Path(base.runs_dir) / "compare.json"
+    from .runs import write_json
+
+    write_json(path, {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "jobs": jobs,
+                      "wall_seconds": round(time.time() - started, 2), "runs": rows})
+    return rows, path
