@@ -1,0 +1,107 @@
+"""Saliency maps (vanilla gradient and SmoothGrad) and one-call prediction with saliency for a 28x28 digit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .batches import to_input
+
+SMOOTHGRAD_SAMPLES = 16
+SMOOTHGRAD_NOISE = 0.15  # std of the Gaussian noise, as a fraction of the input range [0, 1] (the paper's 10-20%)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probs: np.ndarray  # float32 (10,), softmax of the clean image
+    top: int  # the predicted digit
+    saliency: np.ndarray  # float32 (28, 28) in [0, 1]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs[self.top])
+
+
+def as_tensor(image) -> torch.Tensor:
+    """uint8 or float [0, 1] image (28, 28) -> float tensor (1, 28, 28) in [0, 1]."""
+    array = np.asarray(image)
+    if array.shape != (28, 28):
+        raise ValueError(f"expected a 28x28 image, got shape {array.shape}; run it through preprocess first")
+    x = torch.from_numpy(np.array(array, dtype=np.float32))
+    if array.dtype == np.uint8:
+        x = x / 255.0
+    return x.unsqueeze(0)
+
+
+def normalise(grad: torch.Tensor) -> np.ndarray:
+    """|grad| (28, 28) scaled so the largest is 1; all zeros stays all zeros."""
+    grad = grad.abs()
+    peak = grad.max()
+    if peak > 0:
+        grad = grad / peak
+    return grad.numpy().astype(np.float32)
+
+
+def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits for (n, 28, 28) images in [0, 1], and d logit[target] / d input per image.
+
+    The target defaults to the top class of the first image. Eval mode, so BatchNorm and dropout
+    treat every image on its own.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        x = batch.to(device).requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(to_input(x))
+            if target is None:
+                target = int(logits[0].argmax())
+            # autograd.grad on the input only: weight gradients are never computed or stored
+            (grad,) = torch.autograd.grad(logits[:, target].sum(), x)
+    finally:
+        model.train(was_training)
+    return logits.detach().float().cpu(), grad.detach().float().cpu()
+
+
+def vanilla_gradient(model, image, target: int | None = None) -> np.ndarray:
+    """|d logit[target] / d pixel|, normalised to [0, 1]; target defaults to the top class."""
+    _, grad = _input_gradients(model, as_tensor(image), target)
+    return normalise(grad[0])
+
+
+def smoothgrad(model, image, target: int | None = None, samples: int = SMOOTHGRAD_SAMPLES,
+               noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): mean |gradient| over noisy copies, normalised to [0, 1].
+
+    The noise is seeded so that the same image always gives the same map.
+    """
+    return _smoothgrad(model, as_tensor(image), target, samples, noise, seed)[1]
+
+
+def _smoothgrad(model, x: torch.Tensor, target, samples, noise, seed) -> tuple[torch.Tensor, np.ndarray]:
+    generator = torch.Generator().manual_seed(seed)
+    noisy = x + noise * torch.randn((samples, 28, 28), generator=generator)
+    # The clean image rides along as row 0: one forward/backward gives its logits, top class and the noisy gradients
+    logits, grads = _input_gradients(model, torch.cat([x, noisy]), target)
+    return logits[0], normalise(grads[1:].abs().mean(0))
+
+
+def predict_with_saliency(model, image, method: str = "smoothgrad", samples: int = SMOOTHGRAD_SAMPLES,
+                          noise: float = SMOOTHGRAD_NOISE) -> Prediction:
+    """Probabilities, top class and saliency for one preprocessed 28x28 digit (uint8 or float [0, 1]).
+
+    `method` is "smoothgrad" or "gradient"; either costs a single batched forward and backward pass.
+    """
+    x = as_tensor(image)
+    if method == "smoothgrad":
+        logits, saliency = _smoothgrad(model, x, None, samples, noise, 0)
+    elif method == "gradient":
+        logits, grads = _input_gradients(model, x, None)
+        logits, saliency = logits[0], normalise(grads[0])
+    else:
+        raise ValueError(f"unknown saliency method {method!r}; choose smoothgrad or gradient")
+    probs = torch.softmax(logits, 0).numpy().astype(np.float32)
+    return Prediction(probs, int(probs.argmax()), saliency)
