@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# torch and the model code load inside the functions that need them, so `mnist-tui --help` starts at once
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,5 +25,125 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def choose_run(runs_dir: Path | str = "runs", run: str | None = None) -> Path:
+    """The run named by `run` (folder or name prefix), else the run marked default, else the best finished one."""
+    from .runs import RunError, default_run, resolve_run
+
+    if run:
+        return resolve_run(runs_dir, run)
+    info = default_run(runs_dir)
+    if info is None:
+        raise RunError(f"no trained model in {runs_dir}; train one first with `mnist-tui train`")
+    return info.path
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: object  # torch.nn.Module in eval mode
+    checkpoint: dict
+    run_dir: Path
+
+
+def load_model(runs_dir: Path | str = "runs", run: str | None = None, device: str = "cpu") -> LoadedModel:
+    from .runs import load_checkpoint
+
+    run_dir = choose_run(runs_dir, run)
+    model, checkpoint = load_checkpoint(run_dir, device)
+    return LoadedModel(model, checkpoint, Path(run_dir))
+
+
+def predict_probs(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities (n, 10) for preprocessed float [0, 1] or uint8 images (n, 28, 28)."""
+    import torch
+
+    from .batches import to_input
+
+    images = np.asarray(images)
+    x = torch.from_numpy(np.array(images, dtype=np.uint8 if images.dtype == np.uint8 else np.float32))
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            # to_input: the training set's normalisation, so inputs match what the model learned on
+            logits = model(to_input(x[start : start + batch_size]).to(device))
+            outputs.append(torch.softmax(logits.float(), 1).cpu())
+    model.train(was_training)
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 10), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    probs: np.ndarray | None = None  # (10,) when the file was read
+    image: np.ndarray | None = None  # the preprocessed 28x28 input
+    error: str | None = None  # one line naming the file, when it was not
+
+    @property
+    def top(self) -> int:
+        return int(self.probs.argmax())
+
+    def ranked(self, k: int) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(int(d), float(self.probs[d])) for d in order]
+
+
+def predict_files(model, paths, batch_size: int = 256) -> list[FileResult]:
+    """Read, preprocess and predict each file; a bad file gets its error and the others are still predicted."""
+    from .preprocess import ImageError, preprocess_file
+
+    results: list[FileResult] = []
+    images, ok = [], []
+    for path in paths:
+        try:
+            image = preprocess_file(path)
+        except ImageError as error:
+            results.append(FileResult(str(path), error=str(error)))
+            continue
+        ok.append(len(results))
+        images.append(image)
+        results.append(FileResult(str(path), image=image))
+    if images:
+        probs = predict_probs(model, np.stack(images), batch_size)
+        for i, p in zip(ok, probs):
+            results[i] = FileResult(results[i].path, p, results[i].image)
+    return results
+
+
+def format_line(result: FileResult, k: int = 3) -> str:
+    """`digit.png: 7 (98.1%)  2: 1.2%  1: 0.3%`"""
+    (digit, p), *rest = result.ranked(k)
+    return f"{result.path}: {digit} ({p * 100:.1f}%)" + "".join(f"  {d}: {q * 100:.1f}%" for d, q in rest)
+
+
+def to_json(result: FileResult, k: int) -> dict:
+    if result.error:
+        return {"path": result.path, "error": result.error}
+    return {
+        "path": result.path,
+        "prediction": result.top,
+        "confidence": round(float(result.probs[result.top]), 6),
+        "top": [{"digit": d, "prob": round(p, 6)} for d, p in result.ranked(k)],
+        "probs": [round(float(p), 6) for p in result.probs],
+    }
+
+
 def cmd_predict(args) -> int:
-    raise NotImplementedError("mnist-tui predict is being built")
+    if not 1 <= args.top <= 10:
+        raise ValueError("--top must be between 1 and 10")
+    loaded = load_model(args.runs_dir, args.run)
+    results = predict_files(loaded.model, args.images)
+    for result in results:
+        if result.error:
+            print(f"mnist-tui: error: {result.error}", file=sys.stderr)
+        elif not args.json:
+            print(format_line(result, args.top))
+    if args.json:
+        payload = {
+            "run": str(loaded.run_dir),
+            "model": loaded.checkpoint.get("model_name"),
+            "results": [to_json(r, args.top) for r in results],
+        }
+        print(json.dumps(payload, indent=2))
+    return 1 if any(r.error for r in results) else 0
