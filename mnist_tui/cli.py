@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list recorded runs, newest first")
     _add_runs_dir(runs)
 
+    app = sub.add_parser("app", help="open the terminal app (the default with no command)")
+    _add_runs_dir(app)
+    _add_data_dir(app)
+
+    serve = sub.add_parser("serve", help="serve the app to a web browser (textual-serve)")
+    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_runs_dir(serve)
+    _add_data_dir(serve)
+
     compare = sub.add_parser("compare", help="train 1/2/3-layer and 3-layer+augmentation in parallel and compare")
     compare.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
     add_train_flags(compare)
@@ -230,16 +240,38 @@ def cmd_compare(args) -> int:
     return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
 
 
+def cmd_app(args) -> int:
+    from .app import make_app
+
+    make_app(args.runs_dir, args.data_dir).run()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import shlex
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise CliError("browser mode needs textual-serve: pip install textual-serve") from None
+    command = [sys.executable, "-m", "mnist_tui", "app", "--runs-dir", str(Path(args.runs_dir).resolve())]
+    if args.data_dir:
+        command += ["--data-dir", str(Path(args.data_dir).resolve())]
+    print(f"serving mnist-tui at http://{args.host}:{args.port} (Ctrl-C to stop)")
+    Server(shlex.join(command), host=args.host, port=args.port, title="mnist-tui").serve()
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
-            "predict": cmd_predict, "compare": cmd_compare}
+            "predict": cmd_predict, "compare": cmd_compare,
+            "app": cmd_app, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["app"])
     from .data import DataError
     from .device import DeviceError
     from .models import UnknownModel

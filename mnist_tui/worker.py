@@ -228,15 +228,16 @@ class TrainingService:
         log_dir = self._log_dir or Path(handle.config.runs_dir) / ".logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         handle.log_path = str(log_dir / f"{handle.run_id}-{os.getpid()}.log")
-        reader, writer = CONTEXT.Pipe(duplex=False)
-        handle.stop = CONTEXT.Event()
-        process = CONTEXT.Process(
-            target=_child_main,
-            args=(handle.config.to_dict(), handle.run_id, writer, handle.stop, handle.log_path),
-            name=f"mnist-tui {handle.run_id}",
-            daemon=True,
-        )
+        # Creating the Event may start multiprocessing's resource tracker, which hits the same fd trap.
         with real_std_streams():
+            reader, writer = CONTEXT.Pipe(duplex=False)
+            handle.stop = CONTEXT.Event()
+            process = CONTEXT.Process(
+                target=_child_main,
+                args=(handle.config.to_dict(), handle.run_id, writer, handle.stop, handle.log_path),
+                name=f"mnist-tui {handle.run_id}",
+                daemon=True,
+            )
             process.start()
         writer.close()  # the child holds the only write end, so EOF means the child is gone
         handle.process, handle.conn, handle.pid = process, reader, process.pid

@@ -1,0 +1,99 @@
+"""Main menu: one key per task, and the MNIST status line with an offer to fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..messages import DataStatusChanged
+
+ITEMS = [
+    ("train", "t", "Train", "train one model with live curves"),
+    ("compare", "c", "Compare models", "1/2/3-layer and 3-layer+aug in parallel"),
+    ("data", "v", "View data", "samples, class counts, augmentation"),
+    ("predict", "p", "Test predictions", "draw a digit, load an image, saliency"),
+    ("runs", "r", "Runs", "every recorded run and its results"),
+    ("quit", "q", "Quit", ""),
+]
+
+
+class MenuScreen(Screen):
+    BINDINGS = [Binding(key, f"choose('{name}')", label) for name, key, label, _ in ITEMS] + [
+        Binding("f", "fetch", "Fetch MNIST"),
+        Binding("d", "dashboard", "Dashboard", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="menu-body"):
+            yield Static("Checking MNIST ...", id="data-status")
+            yield OptionList(
+                *[Option(f"[b]{key}[/b]  {label:<18} [dim]{hint}[/dim]", id=name) for name, key, label, hint in ITEMS],
+                id="menu",
+            )
+            yield Log(id="fetch-log", classes="hidden")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#menu", OptionList).focus()
+        self.check_data()
+
+    @property
+    def data_dir(self):
+        from ..data import default_data_dir
+
+        return self.app.data_dir or default_data_dir()
+
+    @work(thread=True, exclusive=True, group="data-status")
+    def check_data(self) -> None:
+        from ..data import data_status
+
+        ready, line = data_status(self.data_dir)
+        self.post_message(DataStatusChanged(ready, line))
+
+    def on_data_status_changed(self, message: DataStatusChanged) -> None:
+        status = self.query_one("#data-status", Static)
+        if message.ready:
+            status.update(f"[green]✔[/] {message.line}")
+        else:
+            status.update(f"[red]✘[/] {message.line} — press [b]f[/b] to fetch it")
+        status.set_class(not message.ready, "warning")
+
+    @on(OptionList.OptionSelected, "#menu")
+    async def _selected(self, event: OptionList.OptionSelected) -> None:
+        await self.action_choose(event.option.id)
+
+    async def action_choose(self, name: str) -> None:
+        if name == "quit":
+            await self.app.action_quit()
+            return
+        self.app.open_screen(name)
+
+    def action_dashboard(self) -> None:
+        self.app.open_screen("dashboard")
+
+    @work(exclusive=True, group="fetch")
+    async def action_fetch(self) -> None:
+        """Fetch in a child process so nothing it (or torchvision, or pip) prints lands under the UI."""
+        log = self.query_one("#fetch-log", Log)
+        log.remove_class("hidden")
+        log.clear()
+        log.write_line(f"Fetching MNIST into {self.data_dir} ...")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mnist_tui", "data", "fetch", "--data-dir", str(self.data_dir),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            log.write_line(raw.decode(errors="replace").rstrip())
+        code = await process.wait()
+        log.write_line("done." if code == 0 else f"fetch failed (exit {code}); see the lines above")
+        self.check_data()

@@ -1,0 +1,1 @@
+"""Widgets: one per module; each renders what it is handed."""

@@ -1,0 +1,87 @@
+"""DigitImage: a 28x28 image drawn with half blocks, two pixels per character cell."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+# Saliency heatmap: black -> red -> yellow -> white.
+HEAT = np.array([[0, 0, 0], [180, 20, 0], [255, 160, 0], [255, 255, 255]], dtype=float)
+
+
+def colormap(values: np.ndarray, name: str) -> np.ndarray:
+    """uint8 (h, w) -> uint8 (h, w, 3)."""
+    v = values.astype(float) / 255.0
+    if name == "heat":
+        pos = v * (len(HEAT) - 1)
+        low = np.clip(np.floor(pos).astype(int), 0, len(HEAT) - 2)
+        frac = (pos - low)[..., None]
+        return (HEAT[low] * (1 - frac) + HEAT[low + 1] * frac).astype(np.uint8)
+    gray = (v * 255).astype(np.uint8)
+    return np.stack([gray] * 3, axis=-1)
+
+
+def _glyph(top: int, bottom: int) -> str:
+    """Without colour, choose the block glyph by thresholding each half."""
+    return {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}[(top >= 96, bottom >= 96)]
+
+
+class DigitImage(Widget):
+    """Draws `pixels` (uint8 HxW, H even) at `scale` characters per pixel column."""
+
+    DEFAULT_CSS = """
+    DigitImage { width: auto; height: auto; }
+    """
+
+    pixels: reactive[np.ndarray | None] = reactive(None, layout=True, always_update=True)
+    cursor: reactive[tuple[int, int] | None] = reactive(None)
+
+    def __init__(self, pixels: np.ndarray | None = None, scale: int = 1, cmap: str = "gray", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.cmap = cmap
+        self.set_reactive(DigitImage.pixels, None if pixels is None else np.asarray(pixels, dtype=np.uint8))
+
+    def _shape(self) -> tuple[int, int]:
+        return (28, 28) if self.pixels is None else self.pixels.shape[:2]
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self._shape()[1] * self.scale
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._shape()[0] * self.scale // 2
+
+    def render_line(self, y: int) -> Strip:
+        height, width = self._shape()
+        pixels = self.pixels if self.pixels is not None else np.zeros((height, width), np.uint8)
+        rows = height * self.scale // 2
+        if y >= rows:
+            return Strip.blank(self.size.width)
+        # Each character row covers two pixel rows at scale 1 (one pixel row drawn twice at scale 2).
+        top_row = (2 * y) // self.scale
+        bottom_row = (2 * y + 1) // self.scale
+        top, bottom = pixels[top_row], pixels[bottom_row]
+        segments = []
+        if self.app.no_color:
+            for x in range(width):
+                segments.append(Segment(_glyph(int(top[x]), int(bottom[x])) * self.scale))
+        else:
+            top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
+            for x in range(width):
+                style = Style(color=_rgb(top_rgb[x]), bgcolor=_rgb(bottom_rgb[x]))
+                segments.append(Segment("▀" * self.scale, style))
+        if self.cursor is not None:
+            cx, cy = self.cursor
+            if top_row == cy or bottom_row == cy:
+                segments[cx] = Segment("▚" * self.scale if not self.app.no_color else "+" * self.scale,
+                                       Style(color="magenta", bgcolor="black", bold=True))
+        return Strip(segments).crop(0, self.size.width)
+
+
+def _rgb(value) -> str:
+    return f"rgb({int(value[0])},{int(value[1])},{int(value[2])})"

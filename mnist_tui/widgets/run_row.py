@@ -1,0 +1,56 @@
+"""RunRow: one training run's epoch and batch bars, speed, ETA and latest scores."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, ProgressBar
+
+from ..board import RunView
+
+
+def clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+class RunRow(Widget, can_focus=True):
+    """Shows the RunView it is handed; `show(view)` re-renders."""
+
+    def __init__(self, view: RunView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="run-title", classes="run-status")
+        with Horizontal():
+            yield Label("epoch ", classes="bar-label")
+            yield ProgressBar(total=max(self.view.epochs, 1), show_eta=False, id="epoch-bar")
+            yield Label(" batch ", classes="bar-label")
+            yield ProgressBar(total=max(self.view.batches, 1), show_eta=False, id="batch-bar")
+            yield Label(id="run-speed")
+
+    def on_mount(self) -> None:
+        self.show(self.view)
+
+    def show(self, view: RunView) -> None:
+        self.view = view
+        for status in ("finished", "failed", "cancelled"):
+            self.set_class(view.status == status, f"-{status}")
+        last = view.history[-1] if view.history else None
+        scores = f"  val {last['val_acc'] * 100:.2f}%  loss {last['val_loss']:.4f}" if last else ""
+        test = view.summary.get("test_acc") if view.summary else None
+        if test is not None:
+            scores += f"  [b]test {test * 100:.2f}%[/b]"
+        extra = f"  [i]{view.reason}[/i]" if view.reason else ""
+        hint = "  [dim](enter: results)[/dim]" if view.status in ("finished", "cancelled") and view.run_dir else ""
+        self.query_one("#run-title", Label).update(
+            f"[b]{view.label}[/b]  {view.status}  [dim]{view.device}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
+        )
+        epoch_bar = self.query_one("#epoch-bar", ProgressBar)
+        epoch_bar.update(total=max(view.epochs, 1), progress=view.epoch)
+        batch_bar = self.query_one("#batch-bar", ProgressBar)
+        batch_bar.update(total=max(view.batches, 1), progress=view.batch)
+        speed = f" {view.images_per_sec:,.0f} img/s  ETA {clock(view.eta_seconds)}" if view.active and view.batches else ""
+        self.query_one("#run-speed", Label).update(speed)

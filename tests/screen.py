@@ -1,0 +1,28 @@
+"""Read what a Textual app shows: the screen as plain text lines, from its SVG screenshot."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+"[^>]*>(.*?)</text>')
+CELL_WIDTH = 12.2  # Textual's SVG cell width
+
+
+def screen_lines(app) -> list[str]:
+    """The visible screen as a list of text lines (what a person would read)."""
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[int, str]]] = {}
+    for x, y, text in _TEXT.findall(svg):
+        rows.setdefault(float(y), []).append((round(float(x) / CELL_WIDTH), html.unescape(text).replace("\xa0", " ")))
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for col, text in sorted(rows[y]):
+            line = line.ljust(col) + text
+        lines.append(line.rstrip())
+    return lines
+
+
+def screen_text(app) -> str:
+    return "\n".join(screen_lines(app))
