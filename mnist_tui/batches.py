@@ -1,4 +1,4 @@
-"""In-memory batches: uint8 images to normalised float tensors, shuffled per epoch, augmented on the fly."""
+"""In-memory batches: the dataset normalised once into floats, shuffled per epoch, augmented on the fly."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from .augment import augment as augment_batch
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std
+BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
 
 
 def to_input(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
@@ -21,6 +22,11 @@ def to_input(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def prepare(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """The whole uint8 set normalised once (about 170 MB for 54,000 images), so a batch is one gather."""
+    return to_input(images, channels_last) if images.dtype == torch.uint8 else images
+
+
 def train_batches(
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -31,22 +37,34 @@ def train_batches(
     device: torch.device | None = None,
     shard: tuple[int, int] = (0, 1),
     aug_generator: torch.Generator | None = None,
+    limit: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch.
 
-    `generator` orders the batches and must be seeded alike on every rank; augmentation draws from
-    `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
+    `images` is uint8 (n, 28, 28), converted per batch, or the output of `prepare`, which makes a batch
+    a single gather. `generator` orders the batches and must be seeded alike on every rank; augmentation
+    draws from `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
+    `limit` > 0 stops after that many images: a fraction of an epoch, drawn at random from all of it.
     """
     order = torch.randperm(len(images), generator=generator)
+    if limit:
+        order = order[:limit]
     rank, world = shard
+    prepared = images.dtype != torch.uint8
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         if world > 1:
             idx = idx[rank::world]
-        x = images[idx].float().div_(255.0).unsqueeze(1)
-        if augment:
-            x = augment_batch(x, aug_generator or generator)
-        x = to_input(x, channels_last)
+        if prepared:
+            x = images[idx]
+            if augment:
+                # Augment with black = 0, as in [0, 1] space: shift, transform, shift back (all in place).
+                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator).add_(BACKGROUND)
+        else:
+            x = images[idx].float().div_(255.0).unsqueeze(1)
+            if augment:
+                x = augment_batch(x, aug_generator or generator)
+            x = to_input(x, channels_last)
         y = labels[idx]
         if device is not None and device.type != "cpu":
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batches import to_input
+from .batches import BACKGROUND, to_input
 from .device import autocast
 
 
@@ -19,10 +19,25 @@ class Metrics:
     predictions: np.ndarray  # int64 (n,)
 
 
+# Test-time augmentation: the image itself and one-pixel shifts (dy, dx), with logits averaged.
+TTA_SHIFTS = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift a normalised batch by whole pixels, filling with the background (black)."""
+    if not (dy or dx):
+        return x
+    out = torch.full_like(x, BACKGROUND)
+    h, w = x.shape[-2:]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+        x[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return out
+
+
 @torch.inference_mode()
 def predict_logits(model, images: torch.Tensor, device: torch.device | None = None, precision: str = "fp32",
-                   batch_size: int = 1000, channels_last: bool = False) -> torch.Tensor:
-    """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches."""
+                   batch_size: int = 2000, channels_last: bool = False, tta: bool = False) -> torch.Tensor:
+    """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches; `tta` averages shifted copies."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -30,14 +45,18 @@ def predict_logits(model, images: torch.Tensor, device: torch.device | None = No
     with autocast(device, precision):
         for start in range(0, len(images), batch_size):
             x = to_input(images[start : start + batch_size], channels_last).to(device)
-            outputs.append(model(x).float().cpu())
+            if tta:
+                logits = sum(model(_shift(x, dy, dx)).float() for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
+            else:
+                logits = model(x).float()
+            outputs.append(logits.cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, 10)
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, device: torch.device | None = None,
-             precision: str = "fp32", batch_size: int = 1000, channels_last: bool = False) -> Metrics:
-    logits = predict_logits(model, images, device, precision, batch_size, channels_last)
+             precision: str = "fp32", batch_size: int = 2000, channels_last: bool = False, tta: bool = False) -> Metrics:
+    logits = predict_logits(model, images, device, precision, batch_size, channels_last, tta)
     loss = F.cross_entropy(logits, labels).item() if len(labels) else 0.0
     predictions = logits.argmax(1)
     acc = (predictions == labels).float().mean().item() if len(labels) else 0.0
@@ -89,7 +108,9 @@ def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
 
     model, checkpoint = load_checkpoint(run_dir, device)
     splits = load_splits(data_dir or checkpoint.get("config", {}).get("data_dir") or None)
-    metrics = evaluate(model, splits.test_x, splits.test_y, torch.device(device))
+    # A run trained with test-time augmentation is scored the same way it was when it finished.
+    tta = bool(checkpoint.get("config", {}).get("tta", False))
+    metrics = evaluate(model, splits.test_x, splits.test_y, torch.device(device), tta=tta)
     labels = splits.test_y.numpy()
     return Report(metrics.acc, metrics.loss, confusion(labels, metrics.predictions),
                   per_class(labels, metrics.predictions), labels, metrics.predictions)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from . import events as ev
 from . import runs
-from .batches import MEAN, STD, num_batches, train_batches
+from .batches import MEAN, STD, num_batches, prepare, train_batches
 from .config import TrainConfig
 from .data import load_splits
 from .device import autocast, pick_device, pick_precision, set_threads
@@ -98,9 +98,14 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
 
         trainable = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     channels_last = memory_format == torch.channels_last
-    steps = num_batches(len(splits.train_x), config.batch_size)
+    # Normalise the whole training set once; a batch is then one gather (and an optional augmentation).
+    train_x, train_y = prepare(splits.train_x, channels_last).to(device), splits.train_y.to(device)
+    limit = epoch_images(len(train_x), config.epoch_fraction)
+    steps = num_batches(limit, config.batch_size)
     optimizer, scheduler, per_batch = make_optimizer(config, model.parameters(), steps)
     params = count_params(model)
+    ema = make_ema(model, config.ema_decay)
+    scored = ema.module if ema is not None else model  # the weights that are validated, saved and tested
 
     run_dir = runs.create_run_dir(config.runs_dir, config.model, config.augment) if rank == 0 else None
     run_id = run_id or (run_dir.name.removesuffix(runs.RUNNING_SUFFIX) if run_dir else f"rank{rank}")
@@ -116,15 +121,15 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     status, stale, started = "finished", 0, time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):
-            row = _train_epoch(trainable, optimizer, scheduler if per_batch else None, splits, config,
-                               (generator, aug_generator), channels_last, device, precision, epoch, steps, run_id, report, stop, (rank, world),
-                               started, history)
+            row = _train_epoch(trainable, optimizer, scheduler if per_batch else None, (train_x, train_y, limit),
+                               config, (generator, aug_generator), channels_last, device, precision, epoch, steps,
+                               run_id, report, stop, (rank, world), ema)
             if row is None:
                 status = "cancelled"
                 break
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            val = evaluate(model, splits.val_x, splits.val_y, device, precision, config.eval_batch_size, channels_last)
+            val = evaluate(scored, splits.val_x, splits.val_y, device, precision, config.eval_batch_size, channels_last)
             row.update(val_loss=val.loss, val_acc=val.acc, seconds=time.perf_counter() - row.pop("_start"))
             history.append(row)
             improved = val.loss < best["val_loss"]
@@ -132,7 +137,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
                 best = {"val_loss": val.loss, "epoch": epoch, "val_acc": val.acc}
                 stale = 0
                 if run_dir:
-                    runs.save_checkpoint(run_dir / runs.CHECKPOINT, config.model, spec.args, model.state_dict(),
+                    runs.save_checkpoint(run_dir / runs.CHECKPOINT, config.model, spec.args, scored.state_dict(),
                                          config.to_dict(), {"epoch": epoch, **{k: v for k, v in row.items()}}, (MEAN, STD))
             else:
                 stale += 1
@@ -146,7 +151,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
             if _should_stop(stop, world, device):
                 status = "cancelled"
                 break
-        return _finish(model, config, splits, device, precision, channels_last, run_dir, run_id, status, best,
+        return _finish(scored, config, splits, device, precision, channels_last, run_dir, run_id, status, best,
                        history, params, started, report)
     except BaseException as error:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -160,15 +165,30 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
         raise
 
 
-def _train_epoch(model, optimizer, scheduler, splits, config, generators, channels_last, device, precision, epoch,
-                 steps, run_id, report, stop, shard, run_started, history) -> dict | None:
+def epoch_images(n: int, fraction: float) -> int:
+    """Images per epoch: all n, or a random `fraction` of them (drawn afresh each epoch)."""
+    return n if fraction >= 1.0 else max(1, int(round(n * fraction)))
+
+
+def make_ema(model: torch.nn.Module, decay: float):
+    """An exponential moving average of the weights and BN statistics, or None when decay is 0."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _train_epoch(model, optimizer, scheduler, data, config, generators, channels_last, device, precision, epoch,
+                 steps, run_id, report, stop, shard, ema=None) -> dict | None:
     model.train()
     epoch_start = last_report = time.perf_counter()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    batches = train_batches(splits.train_x, splits.train_y, config.batch_size, generators[0], config.augment,
-                            channels_last, device, shard, generators[1])
+    images, labels, limit = data
+    batches = train_batches(images, labels, config.batch_size, generators[0], config.augment,
+                            channels_last, device, shard, generators[1], limit=limit)
     for batch, (x, y) in enumerate(batches, 1):
         with autocast(device, precision):
             logits = model(x)
@@ -178,6 +198,8 @@ def _train_epoch(model, optimizer, scheduler, splits, config, generators, channe
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model.module if hasattr(model, "module") else model)
         loss_sum += loss.detach() * len(y)
         correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
@@ -225,6 +247,9 @@ def _summary(config, params, history, best, test_acc, started, status, stopped_e
         "stopped_early": stopped_early,
         "status": status,
         "preset": config.preset or None,
+        # Say so when the tested weights are an EMA or the test score averages shifted copies.
+        "ema_decay": config.ema_decay or None,
+        "tta": config.tta,
     }
 
 
@@ -238,7 +263,8 @@ def _finish(model, config, splits, device, precision, channels_last, run_dir, ru
     if status != "cancelled" and run_dir and (run_dir / runs.CHECKPOINT).exists():
         best_model, _ = runs.load_checkpoint(run_dir, str(device))
         best_model = best_model.to(memory_format=torch.channels_last) if channels_last else best_model
-        test = evaluate(best_model, splits.test_x, splits.test_y, device, precision, config.eval_batch_size, channels_last)
+        test = evaluate(best_model, splits.test_x, splits.test_y, device, precision, config.eval_batch_size, channels_last,
+                        tta=config.tta)
         test_acc = test.acc
         labels = splits.test_y.numpy()
         runs.write_json(run_dir / "confusion.json", {

@@ -1,0 +1,94 @@
+"""Presets build and train a few steps on synthetic data; the fast paths they use agree with the plain ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mnist_tui import device
+from mnist_tui import events as ev
+from mnist_tui.batches import prepare, train_batches
+from mnist_tui.config import PRESETS, TrainConfig, make_config
+from mnist_tui.device import pick_precision
+from mnist_tui.train import fit
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_each_preset_builds_and_trains_a_few_steps(preset, synthetic_dir, runs_dir):
+    config = make_config(preset=preset, data_dir=str(synthetic_dir), runs_dir=str(runs_dir), epochs=1,
+                         train_subset=256, threads=1, precision="fp32")
+    assert config.preset == preset
+    for key, value in PRESETS[preset].items():
+        if key not in ("epochs", "precision"):
+            assert getattr(config, key) == value
+    events = []
+    result = fit(config, events.append)
+    assert result.status == "finished"
+    assert 0.0 <= result.summary["test_acc"] <= 1.0
+    assert result.summary["preset"] == preset
+    assert result.summary["tta"] == config.tta and (result.summary["ema_decay"] or 0.0) == config.ema_decay
+    recorded = json.loads((result.run_dir / "config.json").read_text())
+    assert recorded["preset"] == preset and recorded["epoch_fraction"] == config.epoch_fraction
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert started.batches_per_epoch == -(-round(256 * config.epoch_fraction) // config.batch_size)
+
+
+def test_unknown_preset_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'turbo'"):
+        make_config(preset="turbo")
+
+
+def test_presets_record_their_recipe():
+    for name in PRESETS:
+        recipe = make_config(preset=name).to_dict()
+        for key in ("optimizer", "schedule", "batch_size", "epochs", "augment", "precision", "lr"):
+            assert key in recipe
+        assert TrainConfig.from_dict(recipe) == make_config(preset=name)
+
+
+def test_bad_fractions_are_rejected():
+    with pytest.raises(ValueError, match="epoch fraction"):
+        make_config(epoch_fraction=0)
+    with pytest.raises(ValueError, match="EMA decay"):
+        make_config(ema_decay=1.0)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_prepared_batches_match_per_batch_conversion(augment):
+    images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (300,))
+    plain = list(train_batches(images, labels, 64, torch.Generator().manual_seed(3), augment,
+                               aug_generator=torch.Generator().manual_seed(4)))
+    fast = list(train_batches(prepare(images), labels, 64, torch.Generator().manual_seed(3), augment,
+                              aug_generator=torch.Generator().manual_seed(4)))
+    assert len(plain) == len(fast) == 5
+    for (xa, ya), (xb, yb) in zip(plain, fast):
+        assert torch.equal(ya, yb)
+        assert torch.allclose(xa, xb, atol=1e-4)
+
+
+def test_limit_draws_a_fraction_of_the_epoch():
+    images = prepare(torch.zeros(100, 28, 28, dtype=torch.uint8))
+    batches = list(train_batches(images, torch.arange(100), 16, torch.Generator().manual_seed(0), limit=40))
+    assert sum(len(y) for _, y in batches) == 40
+    assert len({int(i) for _, y in batches for i in y}) == 40
+
+
+def test_auto_precision_needs_native_bf16_and_a_faster_probe(monkeypatch, tmp_path):
+    cpu = torch.device("cpu")
+    assert pick_precision("fp32", cpu) == "fp32"
+    assert pick_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(device, "_cache_file", lambda: tmp_path / "precision.json")
+    monkeypatch.setattr(device, "_PROBED", {})
+    monkeypatch.setattr(device, "measure_precisions", lambda d: {"fp32": 10.0, "bf16": 20.0})
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert pick_precision("auto", cpu) == "bf16"
+    assert json.loads((tmp_path / "precision.json").read_text())  # cached on disk for the next process
+    monkeypatch.setattr(device, "_PROBED", {})
+    (tmp_path / "precision.json").unlink()
+    monkeypatch.setattr(device, "measure_precisions", lambda d: {"fp32": 10.0, "bf16": 9.0})
+    assert pick_precision("auto", cpu) == "fp32"  # native, but measured slower
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert pick_precision("auto", cpu) == "fp32"
