@@ -228,3 +228,19 @@ def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "open", refuse)
     with pytest.raises(ImageError, match=r"secret\.png: permission denied$"):
         load_image(path)
+
+
+@pytest.mark.mnist
+def test_mnist_digits_come_through_nearly_unchanged(mnist_dir):
+    """MNIST's own digits already are 20x20-fitted and mass-centred: the conventions here must match theirs."""
+    from mnist_tui import data
+
+    images = data.load_arrays(mnist_dir).test_images[:1000]
+    out = np.stack([preprocess(image) for image in images])
+    flipped = np.stack([preprocess(255 - image) for image in images[:100]])  # the same digits as dark-on-light
+    np.testing.assert_allclose(flipped, out[:100], atol=1e-6)
+    identical = np.abs(out - images / 255.0).reshape(len(images), -1).max(axis=1) < 1e-6
+    assert identical.mean() > 0.8  # measured 0.85; the rest move by a pixel or lose a faint edge row
+    assert np.abs(out - images / 255.0).mean() < 0.01
+    centres = np.array([center_of_mass(image) for image in out])
+    assert np.abs(centres - 14).max() <= 1
