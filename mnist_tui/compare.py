@@ -66,9 +66,14 @@ def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], No
         summary.update(status=handle.status, run_dir=handle.run_dir)
         summaries.append(summary)
     rows = compare_rows(summaries)
-    path = Path(base.runs_dir) / "compare.json"
+    return rows, write_report(base.runs_dir, rows, jobs, started)
+
+
+def write_report(runs_dir, rows: list[dict], jobs: int, started: float) -> Path:
+    """compare.json next to the runs: the table, when it started and how long it took."""
     from .runs import write_json
 
+    path = Path(runs_dir) / "compare.json"
     write_json(path, {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "jobs": jobs,
                       "wall_seconds": round(time.time() - started, 2), "runs": rows})
-    return rows, path
+    return path

@@ -115,3 +115,19 @@ if __name__ == "__main__":
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=200)
     assert "STATUS finished" in done.stdout, done.stdout + done.stderr
+
+
+async def test_compare_trains_four_models_and_shows_the_table(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen", 30)
+        await pilot.press("backspace", "1", "tab", "backspace", "3", "0", "0", "enter")  # 1 epoch, 300 images
+        await wait_for(pilot, lambda: len(app.board) == 4 and "3-layer-aug" in screen_text(app))
+        await wait_for(pilot, lambda: not app.board.active() and "best val acc" in screen_text(app), 300)
+        text = screen_text(app)
+        for label in ("1-layer", "2-layer", "3-layer", "3-layer-aug"):
+            assert label in text
+    folders = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(folders) == 4
+    assert (Path(runs_dir) / "compare.json").exists()

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from .. import events as ev
 from ..board import RunView
@@ -50,8 +50,8 @@ class DashboardScreen(Screen):
         return [v for v in self.app.board if self.run_ids is None or v.run_id in self.run_ids]
 
     async def on_mount(self) -> None:
-        rows = [RunRow(view, id=f"row-{view.run_id}") for view in self.views()]
-        await self.query_one("#runs-list").mount_all(rows)
+        self._rows: dict[str, RunRow] = {}
+        rows = [self._ensure_row(view) for view in self.views()]
         if rows:
             rows[0].focus()
         log = self.query_one("#epoch-log", Log)
@@ -60,9 +60,15 @@ class DashboardScreen(Screen):
                 log.write_line(f"{view.label:<12} epoch {point['epoch']}/{view.epochs}  val_acc {point['val_acc'] * 100:.2f}%")
         self._refresh_all()
 
-    def _row(self, run_id: str) -> RunRow | None:
-        matches = self.query(f"#row-{run_id}")
-        return matches.first() if matches else None
+    def _ensure_row(self, view: RunView) -> RunRow:
+        """The run's row, created on first sight (registered before it mounts, so never twice)."""
+        row = self._rows.get(view.run_id)
+        if row is None:
+            row = self._rows[view.run_id] = RunRow(view, id=f"row-{view.run_id}")
+            self.query_one("#runs-list").mount(row)
+            if self.focused is None:
+                row.focus()
+        return row
 
     async def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
@@ -71,13 +77,8 @@ class DashboardScreen(Screen):
         view = self.app.board.runs.get(event.run_id)
         if view is None:
             return
-        row = self._row(event.run_id)
-        if row is None:
-            row = RunRow(view, id=f"row-{event.run_id}")
-            await self.query_one("#runs-list").mount(row)
-            if self.focused is None:
-                row.focus()
-        else:
+        row = self._ensure_row(view)
+        if row.is_mounted:
             row.show(view)
         log = self.query_one("#epoch-log", Log)
         if isinstance(event, ev.EpochCompleted):
@@ -161,32 +162,56 @@ class CompareScreen(DashboardScreen):
 
     TITLE = "Compare models"
 
-    def __init__(self, epochs: int | None = None, train_subset: int | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__(run_ids=[])
-        self.epochs = epochs
-        self.train_subset = train_subset
 
     def compose(self) -> ComposeResult:
+        with Horizontal(id="compare-form"):
+            yield Label("Epochs ")
+            yield Input("3", type="integer", id="compare-epochs")
+            yield Label(" Train images (0: all 54,000) ")
+            yield Input("0", type="integer", id="compare-subset")
+            yield Label(" [b]enter[/b] starts all four", id="compare-hint")
         yield from super().compose()
         yield DataTable(id="compare-table", classes="hidden", cursor_type="row")
 
     async def on_mount(self) -> None:
+        await super().on_mount()
+        self.query_one("#compare-epochs", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not self.run_ids:
+            self.start()
+
+    def start(self) -> None:
         import os
+        import time
 
         from ..compare import reference_configs
         from ..config import make_config
 
-        jobs = os.cpu_count() or 1
-        base = make_config(None, epochs=self.epochs, train_subset=self.train_subset,
-                           data_dir=str(self.app.data_dir) if self.app.data_dir else None, runs_dir=str(self.app.runs_dir))
-        self.run_ids = self.app.start_training(reference_configs(base, jobs))
-        await super().on_mount()
+        try:
+            epochs = int(self.query_one("#compare-epochs", Input).value or 3)
+            subset = int(self.query_one("#compare-subset", Input).value or 0)
+            base = make_config(None, epochs=epochs, train_subset=subset,
+                               data_dir=str(self.app.data_dir) if self.app.data_dir else None,
+                               runs_dir=str(self.app.runs_dir))
+        except ValueError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.jobs = os.cpu_count() or 1
+        self.started = time.time()
+        self.run_ids = self.app.start_training(reference_configs(base, self.jobs))
+        self.query_one("#compare-form").display = False
+        for view in self.views():
+            self._ensure_row(view)
+        self._refresh_all()
 
     def _run_ended(self) -> None:
         views = self.views()
         if any(v.active for v in views):
             return
-        from ..compare import compare_rows
+        from ..compare import compare_rows, write_report
 
         rows = compare_rows([{**v.summary, "model": v.label.removesuffix("-aug"), "augment": v.label.endswith("-aug"),
                               "status": v.status, "run_dir": v.run_dir} for v in views])
@@ -198,4 +223,5 @@ class CompareScreen(DashboardScreen):
             table.add_row(r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
                           pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"])
         table.remove_class("hidden")
-        self.notify("Comparison finished: the table is below the charts.")
+        path = write_report(self.app.runs_dir, rows, self.jobs, self.started)
+        self.notify(f"Comparison finished: the table is below the charts; saved {path}.")
