@@ -61,7 +61,7 @@ class DigitImage(Widget):
         pixels = self.pixels if self.pixels is not None else np.zeros((height, width), np.uint8)
         rows = height * self.scale // 2
         if y >= rows:
-            return Strip.blank(self.size.width)
+            return Strip.blank(self.size.width, Style.null())
         # Each character row covers two pixel rows at scale 1 (one pixel row drawn twice at scale 2).
         top_row = (2 * y) // self.scale
         bottom_row = (2 * y + 1) // self.scale
@@ -69,7 +69,8 @@ class DigitImage(Widget):
         segments = []
         if self.app.no_color:
             for x in range(width):
-                segments.append(Segment(_glyph(int(top[x]), int(bottom[x])) * self.scale))
+                # A null style, not None: Textual's no-colour filter reads every segment's style.
+                segments.append(Segment(_glyph(int(top[x]), int(bottom[x])) * self.scale, Style.null()))
         else:
             top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
             for x in range(width):
