@@ -55,3 +55,13 @@ def test_finished_dashboard_snapshot(snap_compare, snap_data, snap_runs):
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=feed)
+
+
+def test_view_data_snapshot(snap_compare, snap_data, snap_runs):
+    async def open_data(pilot):
+        await pilot.press("v")
+        await pilot.pause(0.3)
+        await pilot.app.screen.workers.wait_for_complete()
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_data)
