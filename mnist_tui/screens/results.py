@@ -1,0 +1,219 @@
+"""Results for one run: test accuracy, confusion matrix, per-class scores, curves and misclassified digits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
+
+from .. import runs
+from ..widgets.class_scores import ClassScoresTable
+from ..widgets.confusion import Confusion, ConfusionTable
+from ..widgets.curves import CurvesPlot
+from ..widgets.gallery import MisclassifiedGallery, Mistake
+
+GALLERY_LIMIT = 36  # enough to see the patterns; each one is 28x14 cells
+TABS = ("confusion", "classes", "curves", "mistakes")
+
+
+@dataclass(frozen=True)
+class Scores:
+    test_acc: float
+    test_loss: float
+    confusion: Confusion
+    per_class: dict
+    fresh: bool  # computed now from the checkpoint, not read from confusion.json
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class ResultsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("p", "toggle_percent", "Counts/%"),
+        *[Binding(str(i), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS, 1)],
+    ]
+
+    class Loaded(Message):
+        """The run's files were read: its summary, per-epoch metrics and saved test scores (None if not tested)."""
+
+        def __init__(self, summary: dict, metrics: list[dict], scores: Scores | None) -> None:
+            super().__init__()
+            self.summary = summary
+            self.metrics = metrics
+            self.scores = scores
+
+    class Evaluated(Message):
+        """The best checkpoint was run on the test set; `scores` is set when the run had none saved."""
+
+        def __init__(self, mistakes: list[Mistake], wrong: int, total: int, scores: Scores | None) -> None:
+            super().__init__()
+            self.mistakes = mistakes
+            self.wrong = wrong
+            self.total = total
+            self.scores = scores
+
+    class EvaluationFailed(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, run_dir: str | Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.scores: Scores | None = None
+        self.summary: dict = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="results-head"):
+            yield Digits("-", id="results-acc")
+            yield Static("reading the run ...", id="results-info")
+        with TabbedContent(id="results-tabs"):
+            with TabPane("1 Confusion", id="confusion"):
+                yield Static("", id="confusion-caption")
+                yield ConfusionTable(id="confusion-table")
+            with TabPane("2 Per class", id="classes"):
+                yield ClassScoresTable(id="class-scores")
+            with TabPane("3 Curves", id="curves"):
+                with Horizontal(id="results-charts"):
+                    yield CurvesPlot("accuracy (%)", "accuracy", percent=True, id="results-acc-plot")
+                    yield CurvesPlot("loss", "loss", id="results-loss-plot")
+            with TabPane("4 Misclassified", id="mistakes"):
+                yield MisclassifiedGallery(id="gallery")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Results"
+        self.sub_title = self.run_dir.name
+        self.query_one(ConfusionTable).focus()
+        self.load(self.app.data_dir)
+
+    # -------------------------------------------------- work (off the UI thread)
+
+    @work(thread=True, exclusive=True, group="results")
+    def load(self, app_data_dir: Path | None) -> None:
+        try:
+            self._load(app_data_dir)
+        except Exception as error:  # noqa: BLE001 - any failure is one line on the screen, not a crash
+            self.post_message(self.EvaluationFailed(f"{type(error).__name__}: {error}"))
+
+    def _load(self, app_data_dir: Path | None) -> None:
+        """Post what the files hold at once, then the test-set evaluation the gallery (and a cancelled run) needs."""
+        summary = _read_json(self.run_dir / "summary.json")
+        config = _read_json(self.run_dir / "config.json")
+        saved = _read_json(self.run_dir / "confusion.json")
+        metrics = runs.read_metrics(self.run_dir)
+        from .. import evaluate  # imports torch: here, never on the UI thread
+
+        def scores(acc, loss, counts, per_class, fresh) -> Scores:
+            import numpy as np
+
+            counts = np.asarray(counts)
+            confusion = Confusion(counts.tolist(), evaluate.row_percentages(counts).tolist(),
+                                  evaluate.worst_confusions(counts, 3))
+            return Scores(float(acc), float(loss), confusion, per_class, fresh)
+
+        saved_scores = None
+        if "counts" in saved:
+            saved_scores = scores(saved["test_acc"], saved["test_loss"], saved["counts"], saved["per_class"], False)
+        self.post_message(self.Loaded(summary, metrics, saved_scores))
+        if not (self.run_dir / runs.CHECKPOINT).exists():
+            self.post_message(self.EvaluationFailed("this run saved no checkpoint, so there is nothing to test"))
+            return
+        from ..data import load_arrays
+
+        data_dir = app_data_dir or config.get("data_dir") or None
+        report = evaluate.evaluate_run(self.run_dir, data_dir)
+        images = load_arrays(data_dir).test_images  # cached: the same arrays evaluate_run just read
+        wrong = [int(i) for i in (report.labels != report.predictions).nonzero()[0]]
+        mistakes = [Mistake(images[i], int(report.labels[i]), int(report.predictions[i])) for i in wrong[:GALLERY_LIMIT]]
+        fresh = None if saved_scores else scores(report.test_acc, report.test_loss, report.confusion, report.per_class, True)
+        self.post_message(self.Evaluated(mistakes, len(wrong), len(report.labels), fresh))
+
+    # -------------------------------------------------- messages
+
+    def on_results_screen_loaded(self, message: Loaded) -> None:
+        self.summary = message.summary
+        rows = message.metrics
+        xs = [row["epoch"] for row in rows]
+        self.query_one("#results-acc-plot", CurvesPlot).show(
+            {"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])})
+        self.query_one("#results-loss-plot", CurvesPlot).show(
+            {"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])})
+        if message.scores:
+            self._show_scores(message.scores)
+        else:
+            self._show_info("evaluating the best checkpoint on the test set ...")
+            self.query_one("#confusion-caption", Static).update("evaluating ...")
+
+    def on_results_screen_evaluated(self, message: Evaluated) -> None:
+        if message.scores:
+            self._show_scores(message.scores)
+        status = (f"{message.wrong} of {message.total:,} test images misclassified"
+                  + (f"; the first {len(message.mistakes)} are shown" if message.wrong > len(message.mistakes) else "")
+                  if message.wrong else f"No misclassified test images: all {message.total:,} are right.")
+        self.query_one(MisclassifiedGallery).show(message.mistakes, status)
+
+    def on_results_screen_evaluation_failed(self, message: EvaluationFailed) -> None:
+        self.query_one(MisclassifiedGallery).show([], f"Could not evaluate: {message.reason}")
+        if self.scores is None:
+            self._show_info(f"no test scores: {message.reason}")
+            self.query_one("#confusion-caption", Static).update(f"no test scores: {message.reason}")
+
+    # -------------------------------------------------- rendering
+
+    def _show_info(self, line: str, note: str = "") -> None:
+        s = self.summary
+        label = runs.run_label(s.get("model", "?"), bool(s.get("augment")))
+        facts = [f"[b]{label}[/b]", s.get("status", "?"), f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs"]
+        if s.get("params"):
+            facts.append(f"{s['params']:,} params")
+        if s.get("train_seconds") is not None:
+            facts.append(f"{s['train_seconds']:.0f}s")
+        self.query_one("#results-info", Static).update(f"{'  '.join(facts)}\n{line}\n[dim]{note or self.run_dir.name}[/dim]")
+
+    def _show_scores(self, scores: Scores) -> None:
+        self.scores = scores
+        self.query_one("#results-acc", Digits).update(f"{scores.test_acc * 100:.2f}%")
+        note = "scored now: the run was cancelled before its test pass" if scores.fresh else ""
+        val = (self.summary or {}).get("val_acc")
+        val = f"  best val {val * 100:.2f}%" if val is not None else ""
+        self._show_info(f"[b]test accuracy {scores.test_acc * 100:.2f}%[/b]  loss {scores.test_loss:.4f}{val}", note)
+        self.query_one(ConfusionTable).show(scores.confusion)
+        self.query_one(ClassScoresTable).show(scores.per_class)
+        self._caption()
+
+    def _caption(self) -> None:
+        if self.scores is None:
+            return
+        percent = self.query_one(ConfusionTable).percent
+        mode = "[b]row %[/b] of each true digit" if percent else "[b]counts[/b]"
+        worst = ", ".join(f"{t}→{p} ×{n}" for t, p, n in self.scores.confusion.worst) or "none"
+        self.query_one("#confusion-caption", Static).update(
+            f"{mode}  rows: true digit, columns: predicted  [dim](p: {'counts' if percent else 'row %'})[/dim]\n"
+            f"most confused: {worst}")
+
+    # -------------------------------------------------- actions
+
+    def action_toggle_percent(self) -> None:
+        table = self.query_one(ConfusionTable)
+        table.percent = not table.percent
+        self.query_one(TabbedContent).active = "confusion"
+        self._caption()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab

@@ -1,0 +1,161 @@
+"""Runs: every run folder in a table; open its results, delete it, or mark it default for Test predictions."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from .. import runs
+from ..messages import RunsChanged
+from .confirm import ConfirmScreen
+
+STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "failed": "bold red", "running": "cyan"}
+STAR = "★"
+
+
+class RunsScreen(Screen):
+    TITLE = "Runs"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "open", "Results"),
+        Binding("d", "delete", "Delete"),
+        Binding("m", "mark_default", "Mark default"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: dict[str, runs.RunInfo] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("[b]enter[/b] results  [b]d[/b] delete  [b]m[/b] mark as the default for Test predictions "
+                     f"({STAR})", id="runs-hint")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.app.runs_dir)
+        table = self.query_one("#runs-table", DataTable)
+        table.add_column(STAR, key="default")
+        for label in ("time", "model", "aug", "epochs", "test acc", "status"):
+            table.add_column(label, key=label)
+        table.focus()
+        self.refresh_runs()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        """Re-read the runs folder, keeping the cursor on the same run when it still exists."""
+        table = self.query_one("#runs-table", DataTable)
+        if not table.columns:
+            return
+        selected = self.selected()
+        listed = runs.list_runs(self.app.runs_dir)
+        default = runs.default_run(self.app.runs_dir)
+        self.infos = {str(info.path): info for info in listed}
+        table.clear()
+        for info in listed:
+            acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else "-"
+            table.add_row(
+                STAR if default and default.path == info.path else "",
+                info.started, info.model, "yes" if info.augment else "no", str(info.epochs_run), acc,
+                Text(info.status, style=STATUS_STYLES.get(info.status, "")),
+                key=str(info.path),
+            )
+        if selected and str(selected.path) in self.infos:
+            table.move_cursor(row=table.get_row_index(str(selected.path)))
+        empty = f"No runs in {self.app.runs_dir} yet: train one from the menu (t)."
+        self._show_detail() if listed else self.query_one("#run-detail", Static).update(empty)
+
+    def selected(self) -> runs.RunInfo | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.infos.get(key)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        facts = [f"[b]{info.name}[/b]"]
+        if info.params:
+            facts.append(f"{info.params:,} params")
+        if info.val_acc is not None:
+            facts.append(f"best val {info.val_acc * 100:.2f}%")
+        if info.train_seconds is not None:
+            facts.append(f"{info.train_seconds:.0f}s")
+        reason = self._failure(info) if info.status == "failed" else ""
+        self.query_one("#run-detail", Static).update("  ".join(facts) + (f"\n[i]{reason}[/i]" if reason else ""))
+
+    @staticmethod
+    def _failure(info: runs.RunInfo) -> str:
+        try:
+            return json.loads((info.path / "summary.json").read_text()).get("reason") or "no reason recorded"
+        except (OSError, ValueError):
+            return "it stopped without writing a summary"
+
+    # -------------------------------------------------- actions
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if info.status == "failed":
+            self.notify(f"It failed, so it has no results: {self._failure(info)}", title="Can't open this run",
+                        severity="warning")
+        elif info.status == "running":
+            self.notify("Still training: its results open when it ends (see the Dashboard).", severity="warning")
+        elif not info.has_checkpoint:
+            self.notify("Cancelled before the first epoch ended, so there is no checkpoint to show.",
+                        severity="warning")
+        else:
+            self.app.open_screen("results", str(info.path))
+
+    def action_delete(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if info.status == "running":
+            self.notify("Still training: stop it on the Dashboard before deleting it.", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                runs.delete_run(info.path)
+            except OSError as error:
+                self.notify(f"Could not delete {info.name}: {error}", severity="error")
+            else:
+                self.notify(f"Deleted {info.name}")
+            self.refresh_runs()
+
+        self.app.push_screen(ConfirmScreen(f"Delete [b]{info.name}[/b] and everything in it?", yes="Delete"), answered)
+
+    def action_mark_default(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if not info.has_checkpoint or info.status not in ("finished", "cancelled"):
+            self.notify("Only a finished or cancelled run with a checkpoint can be the default.", severity="warning")
+            return
+        runs.mark_default(self.app.runs_dir, info.path)
+        self.notify(f"{STAR} {info.name} is now the default for Test predictions")
+        self.refresh_runs()
