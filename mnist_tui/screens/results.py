@@ -215,5 +215,11 @@ class ResultsScreen(Screen):
         self.query_one(TabbedContent).active = "confusion"
         self._caption()
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Focus what the tab shows, so arrows and page keys scroll it without a mouse."""
+        target = {"confusion": ConfusionTable, "classes": ClassScoresTable, "mistakes": MisclassifiedGallery}
+        if event.pane.id in target:
+            self.query_one(target[event.pane.id]).focus()
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
