@@ -65,3 +65,47 @@ def test_view_data_snapshot(snap_compare, snap_data, snap_runs):
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_data)
+
+
+def fixed_run(runs_dir: Path) -> Path:
+    """A run folder with fixed contents (an untrained seeded model and hand-written scores), so the
+    Results screen looks the same on every machine."""
+    import torch
+
+    from mnist_tui import runs
+    from mnist_tui.batches import MEAN, STD
+    from mnist_tui.models import get_spec
+
+    folder = runs_dir / "20261122-031500_1-layer_acc93.50"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    spec = get_spec("1-layer")
+    runs.save_checkpoint(folder / "best.pt", "1-layer", spec.args, spec.create().state_dict(), {"model": "1-layer"},
+                         {"epoch": 2}, (MEAN, STD))
+    counts = [[18 if i == j else 0 for j in range(10)] for i in range(10)]
+    counts[4][9], counts[4][4], counts[7][1], counts[7][7], counts[3][5], counts[3][3] = 5, 13, 4, 14, 4, 14
+    runs.write_json(folder / "confusion.json", {
+        "counts": counts, "test_acc": 0.935, "test_loss": 0.2412,
+        "per_class": {"precision": [0.95] * 10, "recall": [0.9] * 10, "f1": [0.92] * 10, "support": [20] * 10},
+    })
+    runs.write_json(folder / "summary.json", {"model": "1-layer", "augment": False, "params": 63082, "epochs": 2,
+                                              "epochs_run": 2, "best_epoch": 2, "val_acc": 0.94, "test_acc": 0.935,
+                                              "train_seconds": 12.5, "stopped_early": False, "status": "finished"})
+    runs.write_json(folder / "config.json", {"model": "1-layer", "epochs": 2})
+    runs.write_metrics(folder, [
+        {"epoch": 1, "train_loss": 0.9, "train_acc": 0.7, "val_loss": 0.4, "val_acc": 0.88, "lr": 1e-3, "seconds": 6.0},
+        {"epoch": 2, "train_loss": 0.3, "train_acc": 0.9, "val_loss": 0.2, "val_acc": 0.94, "lr": 1e-5, "seconds": 6.5},
+    ])
+    return folder
+
+
+def test_results_snapshot(snap_compare, snap_data, snap_runs):
+    folder = fixed_run(snap_runs)
+
+    async def open_results(pilot):
+        pilot.app.open_screen("results", str(folder))
+        await pilot.pause(0.3)
+        await pilot.app.screen.workers.wait_for_complete()
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_results)
