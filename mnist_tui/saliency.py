@@ -51,7 +51,8 @@ def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[to
     treat every image on its own.
     """
     was_training = model.training
-    model.eval()
+    if was_training:  # eval() walks every module: skip it in the usual case, a model already in eval mode
+        model.eval()
     device = next(model.parameters()).device
     try:
         x = batch.to(device).requires_grad_(True)
@@ -62,7 +63,8 @@ def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[to
             # autograd.grad on the input only: weight gradients are never computed or stored
             (grad,) = torch.autograd.grad(logits[:, target].sum(), x)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return logits.detach().float().cpu(), grad.detach().float().cpu()
 
 
