@@ -80,7 +80,7 @@ PRESETS: dict[str, dict] = {
     "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 128, "lr": 4e-3, "augment": True,
                  "precision": "auto", "patience": 0},
     # Longer still, testing an EMA of the weights with test-time augmentation (both recorded in the summary).
-    "best": {"model": "3-layer", "epochs": 30, "batch_size": 128, "lr": 4e-3, "augment": True, "precision": "auto",
+    "best": {"model": "3-layer", "epochs": 20, "batch_size": 128, "lr": 4e-3, "augment": True, "precision": "auto",
              "patience": 0, "ema_decay": 0.999, "tta": True},
     # Under 8,000 parameters; a small model takes a higher learning rate.
     "compact": {"model": "compact", "epochs": 15, "batch_size": 128, "lr": 6e-3, "augment": True,

@@ -1,0 +1,80 @@
+"""Test accuracy per preset over several seeds: mean ± std, seconds per run, and each preset's recipe.
+
+Run: `python benchmarks/accuracy.py [--quick] [--presets fast,accurate,best,compact] [--seeds 0,1,2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import table, write  # noqa: E402
+from mnist_tui.config import PRESETS, make_config  # noqa: E402
+from mnist_tui.train import fit  # noqa: E402
+
+
+def run(preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0) -> dict:
+    overrides = {"train_subset": 2000, "epochs": 1} if quick else {}
+    if threads:
+        overrides["threads"] = threads
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    with tempfile.TemporaryDirectory() as runs_dir:
+        config = make_config(preset=preset, seed=seed, runs_dir=runs_dir, **overrides)
+        start = time.perf_counter()
+        result = fit(config)
+        seconds = time.perf_counter() - start
+    summary = result.summary
+    print(f"  {preset} seed {seed}: test {summary['test_acc'] * 100:.2f}% in {seconds:.0f} s "
+          f"({summary['epochs_run']} epochs, best {summary['best_epoch']})", flush=True)
+    return {"seed": seed, "test_acc": summary["test_acc"], "val_acc": summary["val_acc"], "seconds": round(seconds, 1),
+            "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"], "config": config.to_dict()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 training images, 1 epoch, seed 0")
+    parser.add_argument("--presets", default="fast,accurate,best,compact")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads per run (default: the preset's, i.e. all cores); 1 runs steadier on a shared machine")
+    parser.add_argument("--out", default=None, help="results file name (default: accuracy[-quick])")
+    args = parser.parse_args(argv)
+    presets = [p for p in args.presets.split(",") if p]
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}")
+    seeds = [0] if args.quick and args.seeds == "0,1,2" else [int(s) for s in args.seeds.split(",")]
+
+    results = {}
+    for preset in presets:
+        runs = [run(preset, seed, args.quick, args.data_dir, args.threads) for seed in seeds]
+        accs = [r["test_acc"] * 100 for r in runs]
+        results[preset] = {
+            "recipe": PRESETS[preset],
+            "runs": runs,
+            "mean": statistics.fmean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "seconds_mean": statistics.fmean(r["seconds"] for r in runs),
+        }
+    rows = []
+    for preset, r in results.items():
+        extras = [k for k in ("augment", "ema_decay", "tta") if r["recipe"].get(k)]
+        rows.append([preset, r["recipe"].get("model", "3-layer"), r["recipe"].get("epochs"), ", ".join(extras) or "-",
+                     len(r["runs"]), f"{r['mean']:.2f} ± {r['std']:.2f}", f"{r['seconds_mean']:.0f}"])
+    print()
+    print(table(["preset", "model", "epochs", "extras", "seeds", "test acc % (mean ± std)", "s/run"], rows))
+    path = write(args.out or ("accuracy" + ("-quick" if args.quick else "")), {"quick": args.quick, "seeds": seeds, "threads": args.threads or "all", "presets": results})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
