@@ -226,3 +226,4 @@ async def test_the_best_run_is_the_default_and_another_can_be_chosen(trained, ru
         text = await wait_for(pilot, re.escape(poor))
         assert good not in text
         assert trained["poor"].run_dir.name in text  # the header names the loaded run
+        assert isinstance(pilot.app.focused, DigitCanvas)  # back to drawing

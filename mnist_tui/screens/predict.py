@@ -215,6 +215,7 @@ class PredictScreen(Screen):
     def _model_chosen(self, event: Select.Changed) -> None:
         if event.value is not Select.NULL and Path(str(event.value)) != self.run_dir:
             self._load(Path(str(event.value)))
+            self.call_after_refresh(self._focus_tab)  # back to drawing or browsing, not the model list
 
     def action_switch_model(self) -> None:
         select = self.query_one("#predict-select", Select)
@@ -427,10 +428,14 @@ class PredictScreen(Screen):
         tab = event.pane.id
         if not self.choices:
             return  # the tabs are hidden until there is a model
-        self.query_one({"draw": DigitCanvas, "file": PathInput, "test": TestPane}[tab]).focus()
+        self._focus_tab()
         if tab == "test" and self.test_images is None:
             self.load_test_set()
         self.refresh_bindings()
+
+    def _focus_tab(self) -> None:
+        tab = self.query_one(TabbedContent).active
+        self.query_one({"draw": DigitCanvas, "file": PathInput, "test": TestPane}[tab]).focus()
 
     def action_toggle_input(self) -> None:
         view = self.query_one("#draw-view", PredictionView)
