@@ -34,8 +34,9 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_erase(images: torch.Tensor, generator: torch.Generator | None = None, value: float = 0.0) -> torch.Tensor:
-    """With probability 0.5 per image, blank one random rectangle (RandomErasing, vectorised)."""
+def random_erase(images: torch.Tensor, generator: torch.Generator | None = None, value: float = 0.0,
+                 p: float = ERASE_P) -> torch.Tensor:
+    """With probability `p` per image, blank one random rectangle (RandomErasing, vectorised)."""
     n, _, h, w = images.shape
     device = images.device
     rand = lambda: torch.rand(n, generator=generator, device=device)  # noqa: E731
@@ -46,7 +47,7 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
     ew = torch.sqrt(area / ratio).round().clamp(1, w)
     top = (rand() * (h - eh + 1)).floor()
     left = (rand() * (w - ew + 1)).floor()
-    apply = rand() < ERASE_P
+    apply = rand() < p
     rows = torch.arange(h, device=device).view(1, h, 1)
     cols = torch.arange(w, device=device).view(1, 1, w)
     mask = (
@@ -57,9 +58,10 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
     return images.masked_fill(mask.unsqueeze(1), value)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28)."""
-    return random_erase(random_affine(images, generator), generator)
+def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P) -> torch.Tensor:
+    """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine only."""
+    moved = random_affine(images, generator)
+    return random_erase(moved, generator, p=erase_p) if erase_p > 0 else moved
 
 
 def preview(image: torch.Tensor, n: int = 8, seed: int | None = None) -> torch.Tensor:

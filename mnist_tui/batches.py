@@ -6,6 +6,7 @@ from typing import Iterator
 
 import torch
 
+from .augment import ERASE_P
 from .augment import augment as augment_batch
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std
@@ -38,6 +39,7 @@ def train_batches(
     shard: tuple[int, int] = (0, 1),
     aug_generator: torch.Generator | None = None,
     limit: int = 0,
+    erase_p: float = ERASE_P,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch.
 
@@ -45,6 +47,7 @@ def train_batches(
     a single gather. `generator` orders the batches and must be seeded alike on every rank; augmentation
     draws from `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
     `limit` > 0 stops after that many images: a fraction of an epoch, drawn at random from all of it.
+    `erase_p` is the per-image probability of random erasing when augmenting.
     """
     order = torch.randperm(len(images), generator=generator)
     if limit:
@@ -59,11 +62,11 @@ def train_batches(
             x = images[idx]
             if augment:
                 # Augment with black = 0, as in [0, 1] space: shift, transform, shift back (all in place).
-                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator).add_(BACKGROUND)
+                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p).add_(BACKGROUND)
         else:
             x = images[idx].float().div_(255.0).unsqueeze(1)
             if augment:
-                x = augment_batch(x, aug_generator or generator)
+                x = augment_batch(x, aug_generator or generator, erase_p)
             x = to_input(x, channels_last)
         y = labels[idx]
         if device is not None and device.type != "cpu":

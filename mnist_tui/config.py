@@ -30,6 +30,7 @@ class TrainConfig:
     data_dir: str = ""  # "": MNIST_TUI_DATA or the user cache dir
     runs_dir: str = "runs"
     preset: str = ""  # the preset this config started from, if any
+    erase_p: float = 0.5  # with augment: probability of random erasing per image (0: rotate/shift/scale only)
     epoch_fraction: float = 1.0  # images per epoch as a fraction of the training set, drawn at random
     ema_decay: float = 0.0  # exponential moving average of the weights, 0: off (the EMA is what gets tested)
     tta: bool = False  # test-time augmentation: average logits over the image and small shifts of it
@@ -57,6 +58,7 @@ class TrainConfig:
             (self.patience >= 0, "patience must be 0 (off) or more"),
             (self.threads >= 0, "threads must be 0 (all) or more"),
             (self.train_subset >= 0, "train subset must be 0 (all) or more"),
+            (0 <= self.erase_p <= 1, "erase probability must be in [0, 1]"),
             (0 < self.epoch_fraction <= 1, "epoch fraction must be in (0, 1]"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
             (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),

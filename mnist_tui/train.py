@@ -188,7 +188,8 @@ def _train_epoch(model, optimizer, scheduler, data, config, generators, channels
     seen = 0
     images, labels, limit = data
     batches = train_batches(images, labels, config.batch_size, generators[0], config.augment,
-                            channels_last, device, shard, generators[1], limit=limit)
+                            channels_last, device, shard, generators[1], limit=limit,
+                            erase_p=config.erase_p)
     for batch, (x, y) in enumerate(batches, 1):
         with autocast(device, precision):
             logits = model(x)
