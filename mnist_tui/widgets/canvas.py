@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import _glyph, _rgb, colormap
+from .digit import block_glyph, rgb_color, colormap
 
 SIZE = 28
 BRUSHES = (0.6, 0.8, 1.0, 1.3, 1.7)  # Gaussian sigma in pixels; 1.0 gives MNIST's 2-3 pixel strokes at 20 px tall
@@ -226,22 +226,22 @@ class DigitCanvas(Widget, can_focus=True):
         segments = []
         if self.app.no_color:
             for x in range(SIZE):
-                segments.append(Segment(_glyph(int(top[x]), int(bottom[x])) * scale, Style.null()))
+                segments.append(Segment(block_glyph(int(top[x]), int(bottom[x])) * scale, Style.null()))
             if cursor_row in (top_row, bottom_row):
                 segments[cursor_col] = Segment("+" * scale, Style(reverse=True))
         else:
             top_rgb, bottom_rgb = colormap(top, "gray"), colormap(bottom, "gray")
             for x in range(SIZE):
-                segments.append(Segment("▀" * scale, Style(color=_rgb(top_rgb[x]), bgcolor=_rgb(bottom_rgb[x]))))
+                segments.append(Segment("▀" * scale, Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x]))))
             if cursor_row in (top_row, bottom_row):
                 # Only the cursor's own half of the cell is marked, so the cursor is exact to the pixel.
                 mark = "magenta"
                 if top_row == bottom_row:
                     style = Style(color=mark, bgcolor=mark)
                 elif cursor_row == top_row:
-                    style = Style(color=mark, bgcolor=_rgb(bottom_rgb[cursor_col]))
+                    style = Style(color=mark, bgcolor=rgb_color(bottom_rgb[cursor_col]))
                 else:
-                    style = Style(color=_rgb(top_rgb[cursor_col]), bgcolor=mark)
+                    style = Style(color=rgb_color(top_rgb[cursor_col]), bgcolor=mark)
                 segments[cursor_col] = Segment("▀" * scale, style)
         return Strip(segments).crop(0, self.size.width)
 

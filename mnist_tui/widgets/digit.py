@@ -26,7 +26,7 @@ def colormap(values: np.ndarray, name: str) -> np.ndarray:
     return np.stack([gray] * 3, axis=-1)
 
 
-def _glyph(top: int, bottom: int) -> str:
+def block_glyph(top: int, bottom: int) -> str:
     """Without colour, choose the block glyph by thresholding each half."""
     return {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}[(top >= 96, bottom >= 96)]
 
@@ -70,11 +70,11 @@ class DigitImage(Widget):
         if self.app.no_color:
             for x in range(width):
                 # A null style, not None: Textual's no-colour filter reads every segment's style.
-                segments.append(Segment(_glyph(int(top[x]), int(bottom[x])) * self.scale, Style.null()))
+                segments.append(Segment(block_glyph(int(top[x]), int(bottom[x])) * self.scale, Style.null()))
         else:
             top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
             for x in range(width):
-                style = Style(color=_rgb(top_rgb[x]), bgcolor=_rgb(bottom_rgb[x]))
+                style = Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x]))
                 segments.append(Segment("▀" * self.scale, style))
         if self.cursor is not None:
             cx, cy = self.cursor
@@ -84,5 +84,5 @@ class DigitImage(Widget):
         return Strip(segments).crop(0, self.size.width)
 
 
-def _rgb(value) -> str:
+def rgb_color(value) -> str:
     return f"rgb({int(value[0])},{int(value[1])},{int(value[2])})"

@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import HEAT, _rgb
+from .digit import HEAT, rgb_color
 
 INK = 0.35  # without colour: a cell is ink or salient above this
 
@@ -65,7 +65,7 @@ class SaliencyOverlay(Widget):
         else:
             rgb = blend(digit[rows], saliency[rows])
             for x in range(width):
-                segments.append(Segment("▀", Style(color=_rgb(rgb[0, x]), bgcolor=_rgb(rgb[1, x]))))
+                segments.append(Segment("▀", Style(color=rgb_color(rgb[0, x]), bgcolor=rgb_color(rgb[1, x]))))
         return Strip(segments).crop(0, self.size.width)
 
 
