@@ -1,0 +1,88 @@
+"""Regenerate the SVG screenshots in docs/ by driving the real app (real MNIST, a real 1-epoch run).
+
+    python docs/screenshots.py [--runs-dir /tmp/mnist-tui-docs]
+
+It trains `1-layer` for one epoch through the Train form, exactly as a user would, then visits each screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from mnist_tui.app import make_app
+
+DOCS = Path(__file__).parent
+SIZE = (120, 40)
+
+
+async def wait_until(pilot, condition, timeout=600.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        await pilot.pause(0.5)
+
+
+async def settle(pilot, timeout=120.0):
+    """Wait until the current screen's own workers are done (the app's event drain runs for ever)."""
+    from textual.worker import WorkerState
+
+    await pilot.pause(0.5)
+    screen = pilot.app.screen
+    busy = lambda: any(w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING)  # noqa: E731
+                       for w in pilot.app.workers)
+    await wait_until(pilot, lambda: not busy(), timeout)
+    await pilot.pause(1.0)
+
+
+async def main(runs_dir: str) -> None:
+    app = make_app(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.save_screenshot("menu.svg", str(DOCS))
+        await pilot.press("t")
+        await settle(pilot)
+        form = app.screen
+        form.query_one("#model").value = "1-layer"
+        form.query_one("#epochs").value = "1"
+        app.save_screenshot("train.svg", str(DOCS))
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.board.runs and not app.board.active())
+        await pilot.pause(1.0)
+        app.save_screenshot("dashboard.svg", str(DOCS))
+        await pilot.press("enter")
+        await settle(pilot)
+        app.save_screenshot("results.svg", str(DOCS))
+        await pilot.press("4")
+        await settle(pilot)
+        app.save_screenshot("results-misclassified.svg", str(DOCS))
+        await pilot.press("escape", "escape", "r")
+        await settle(pilot)
+        app.save_screenshot("runs.svg", str(DOCS))
+        await pilot.press("escape", "v")
+        await settle(pilot)
+        app.save_screenshot("data.svg", str(DOCS))
+        await pilot.press("2")
+        await settle(pilot)
+        app.save_screenshot("data-classes.svg", str(DOCS))
+        await pilot.press("3")
+        await settle(pilot)
+        app.save_screenshot("data-augmentation.svg", str(DOCS))
+        await pilot.press("escape", "p")
+        await settle(pilot)
+        canvas = app.screen.query_one("DigitCanvas")
+        for start, end in [((5, 6), (5, 21)), ((5, 21), (23, 11))]:  # a "7": the bar, then the stem
+            canvas.paint(start, end)
+        canvas._post(final=True)
+        await settle(pilot)
+        app.save_screenshot("predict.svg", str(DOCS))
+        await pilot.press("3")
+        await settle(pilot)
+        app.save_screenshot("predict-test-set.svg", str(DOCS))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", default="/tmp/mnist-tui-docs")
+    asyncio.run(main(parser.parse_args().runs_dir))
