@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import os
 import pickle
+import socket
 import struct
 import subprocess
 import sys
@@ -106,6 +108,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from disk, or {} when the file is missing or unreadable (a run may have died mid-way)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 # ---------------------------------------------------------------- verification
@@ -214,15 +224,11 @@ def fetch(data_dir: Path | str | None = None, log: Log = print, sources: tuple[s
 
 
 def _fetch_torchvision(data_dir: Path, log: Log) -> None:
-    import contextlib
-
     from torchvision.datasets import MNIST
 
     # torchvision prints its progress and retries to stdout/stderr; keep them out of a TUI.
     sink = io.StringIO()
     # One short timeout per mirror: offline machines should fall through quickly.
-    import socket
-
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(10)
     try:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from .data import read_json, write_atomic
+
 
 class DeviceError(ValueError):
     pass
@@ -116,12 +118,7 @@ def probe_precisions(device: torch.device) -> dict[str, float]:
     if key in _PROBED:
         return _PROBED[key]
     path = _cache_file()
-    cached: dict = {}
-    if path is not None and path.exists():
-        try:
-            cached = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cached = {}
+    cached = read_json(path) if path is not None else {}
     if key in cached:
         _PROBED[key] = cached[key]
         return cached[key]
@@ -129,10 +126,7 @@ def probe_precisions(device: torch.device) -> dict[str, float]:
     _PROBED[key] = rates
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({**cached, key: rates}, indent=1))
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps({**cached, key: rates}, indent=1).encode())
         except OSError:
             pass
     return rates
@@ -165,6 +159,12 @@ def pick_precision(name: str, device: torch.device) -> str:
 def autocast(device: torch.device, precision: str):
     """A context manager for the chosen precision (a no-op for fp32)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def threads_per_process(processes: int, requested: int = 0) -> int:
+    """Threads for each of `processes` training processes so that processes x threads <= cores,
+    unless the user asked for a count."""
+    return requested or max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
 def set_threads(threads: int) -> int:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import write_atomic
+from .data import read_json, write_atomic
 
 RUNNING_SUFFIX = "_running"
 CHECKPOINT = "best.pt"
@@ -162,15 +162,7 @@ def read_run(path: Path) -> RunInfo | None:
         return None
     day, clock, _ = match.groups()
     started = f"{day[:4]}-{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}:{clock[4:]}"
-    summary, config = {}, {}
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError):
-        pass
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        pass
+    summary, config = read_json(path / "summary.json"), read_json(path / "config.json")
     status = summary.get("status") or ("running" if path.name.endswith(RUNNING_SUFFIX) else "failed")
     if status == "running" and not path.name.endswith(RUNNING_SUFFIX):
         status = "failed"

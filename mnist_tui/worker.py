@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
 import os
 import queue
@@ -339,18 +338,10 @@ def mark_failed(run_dir: str | Path, reason: str) -> Path:
         return path
     for temp in path.glob(".*.tmp"):
         temp.unlink(missing_ok=True)  # half-written files from a write the kill interrupted
-    summary = {}
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError):
-        pass
+    summary = runs.read_json(path / "summary.json")
     if summary.get("status") in ("finished", "cancelled"):
         return path
-    config = {}
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        pass
+    config = runs.read_json(path / "config.json")
     metrics = runs.read_metrics(path)
     summary.update({
         "model": config.get("model"), "augment": config.get("augment"), "epochs_run": len(metrics),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
@@ -31,13 +30,6 @@ class Scores:
     confusion: Confusion
     per_class: dict
     fresh: bool  # computed now from the checkpoint, not read from confusion.json
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 class ResultsScreen(Screen):
@@ -113,9 +105,9 @@ class ResultsScreen(Screen):
 
     def _load(self, app_data_dir: Path | None) -> None:
         """Post what the files hold at once, then the test-set evaluation the gallery (and a cancelled run) needs."""
-        summary = _read_json(self.run_dir / "summary.json")
-        config = _read_json(self.run_dir / "config.json")
-        saved = _read_json(self.run_dir / "confusion.json")
+        summary = runs.read_json(self.run_dir / "summary.json")
+        config = runs.read_json(self.run_dir / "config.json")
+        saved = runs.read_json(self.run_dir / "confusion.json")
         metrics = runs.read_metrics(self.run_dir)
         from .. import evaluate  # imports torch: here, never on the UI thread
 

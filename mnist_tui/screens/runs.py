@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -103,10 +102,10 @@ class RunsScreen(Screen):
 
     @staticmethod
     def _failure(info: runs.RunInfo) -> str:
-        try:
-            return json.loads((info.path / "summary.json").read_text()).get("reason") or "no reason recorded"
-        except (OSError, ValueError):
+        summary = runs.read_json(info.path / "summary.json")
+        if not summary:
             return "it stopped without writing a summary"
+        return summary.get("reason") or "no reason recorded"
 
     # -------------------------------------------------- actions
 
