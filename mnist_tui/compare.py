@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,8 +14,9 @@ REFERENCE = (("1-layer", False), ("2-layer", False), ("3-layer", False), ("3-lay
 def reference_configs(base: TrainConfig, jobs: int) -> list[TrainConfig]:
     """The four configurations, each with threads so that jobs x threads <= cores."""
     from .config import make_config
+    from .device import threads_per_process
 
-    threads = base.threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = threads_per_process(jobs, base.threads)
     shared = {k: v for k, v in base.to_dict().items() if k not in ("model", "augment", "threads", "preset")}
     return [make_config(model, augment=augment, threads=threads, **{k: v for k, v in shared.items() if v is not None})
             for model, augment in REFERENCE]

@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from .config import TrainConfig
+from .device import threads_per_process
 
 CONTEXT = multiprocessing.get_context("spawn")  # spawn: the only start method on Windows
 
@@ -38,17 +39,12 @@ def init_process(rank: int, world: int, config: TrainConfig, init_method: str | 
         dist.init_process_group(backend)
 
 
-def threads_per_rank(config: TrainConfig, world: int) -> int:
-    """ranks x threads <= cores, unless the user set the thread count."""
-    return config.threads or max(1, (os.cpu_count() or 1) // world)
-
-
 def _rank_main(rank: int, world: int, init_method: str, config_dict: dict, after: Callable | None) -> None:
     from .console import EpochPrinter
     from .train import fit
 
     config = TrainConfig.from_dict(config_dict)
-    config = config.replace(threads=threads_per_rank(config, world))
+    config = config.replace(threads=threads_per_process(world, config.threads))
     init_process(rank, world, config, init_method)
     try:
         result = fit(config, EpochPrinter(prefix="" if world == 1 else "[rank 0] ") if rank == 0 else None)
@@ -91,7 +87,8 @@ def torchrun_main(config: TrainConfig) -> int:
     from .train import fit
 
     world = int(os.environ["WORLD_SIZE"])
-    config = config.replace(threads=config.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # ranks sharing this machine's cores
+    config = config.replace(threads=threads_per_process(local_ranks, config.threads))
     init_process(int(os.environ["RANK"]), world, config)
     try:
         result = fit(config, EpochPrinter(prefix="[rank 0] ") if dist.get_rank() == 0 else None)
