@@ -110,12 +110,8 @@ class MnistApp(App):
             if isinstance(message.event, RunFailed):
                 self.notify(message.event.reason, title="Run failed", severity="error", timeout=8)
 
-    async def action_quit(self) -> None:
-        if self.service is not None:
-            self.service.close(timeout=2)
-        self.exit()
-
     def on_unmount(self) -> None:
+        # However the app ends (q, ctrl+q, an error), running children are cancelled and reaped here.
         if self.service is not None:
             self.service.close(timeout=2)
 
