@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the machine they ran on, a plain table printer and the JSON writer."""
+"""Shared by the benchmarks: the machine they ran on, the table printer and the JSON writer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import platform
 import time
 from pathlib import Path
+
+from mnist_tui.console import table  # noqa: F401 - the CLI's table printer, shared by the benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,14 +28,6 @@ def machine() -> dict:
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def write(name: str, payload: dict) -> Path:

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = (before + after) / 2
     ratio = ours / raw
     print(table(["what", "images/sec"], [
-        [f"raw fwd/bwd+Adam, synthetic (before / after)", f"{before:,.0f} / {after:,.0f}"],
+        ["raw fwd/bwd+Adam, synthetic (before / after)", f"{before:,.0f} / {after:,.0f}"],
         [f"ours: fit --preset {args.preset}, epoch of {len(result.history) and result.summary.get('epochs')}", f"{ours:,.0f}"],
     ]))
     print(f"{config.model}, batch {config.batch_size}, {precision}, channels_last={config.channels_last}, "

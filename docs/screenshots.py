@@ -16,6 +16,15 @@ from mnist_tui.app import make_app
 
 DOCS = Path(__file__).parent
 SIZE = (120, 40)
+# From the finished dashboard: the keys a user presses, and the screenshot taken after them.
+TOUR_AFTER_TRAINING = [
+    (("enter",), "results.svg"),
+    (("4",), "results-misclassified.svg"),
+    (("escape", "escape", "r"), "runs.svg"),
+    (("escape", "v"), "data.svg"),
+    (("2",), "data-classes.svg"),
+    (("3",), "data-augmentation.svg"),
+]
 
 
 async def wait_until(pilot, condition, timeout=600.0):
@@ -51,24 +60,10 @@ async def main(runs_dir: str) -> None:
         await wait_until(pilot, lambda: app.board.runs and not app.board.active())
         await pilot.pause(1.0)
         app.save_screenshot("dashboard.svg", str(DOCS))
-        await pilot.press("enter")
-        await settle(pilot)
-        app.save_screenshot("results.svg", str(DOCS))
-        await pilot.press("4")
-        await settle(pilot)
-        app.save_screenshot("results-misclassified.svg", str(DOCS))
-        await pilot.press("escape", "escape", "r")
-        await settle(pilot)
-        app.save_screenshot("runs.svg", str(DOCS))
-        await pilot.press("escape", "v")
-        await settle(pilot)
-        app.save_screenshot("data.svg", str(DOCS))
-        await pilot.press("2")
-        await settle(pilot)
-        app.save_screenshot("data-classes.svg", str(DOCS))
-        await pilot.press("3")
-        await settle(pilot)
-        app.save_screenshot("data-augmentation.svg", str(DOCS))
+        for keys, name in TOUR_AFTER_TRAINING:
+            await pilot.press(*keys)
+            await settle(pilot)
+            app.save_screenshot(name, str(DOCS))
         await pilot.press("escape", "p")
         await settle(pilot)
         canvas = app.screen.query_one("DigitCanvas")

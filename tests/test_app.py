@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from screen import screen_text
 
 from mnist_tui.app import make_app

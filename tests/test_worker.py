@@ -7,7 +7,6 @@ import os
 import signal
 import time
 
-import pytest
 import torch
 
 from mnist_tui import events as ev
