@@ -26,7 +26,7 @@ class TrainConfig:
     threads: int = 0  # 0: all cores
     channels_last: bool = True
     train_subset: int = 0  # 0: all 54,000 training images
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 256  # validation and test batches: small enough to stay in the CPU cache
     data_dir: str = ""  # "": MNIST_TUI_DATA or the user cache dir
     runs_dir: str = "runs"
     preset: str = ""  # the preset this config started from, if any

@@ -65,3 +65,27 @@ def test_preview_gives_n_uint8_copies():
     copies = augment.preview(image, 8, seed=3)
     assert copies.shape == (8, 28, 28) and copies.dtype == torch.uint8
     assert len({c.numpy().tobytes() for c in copies}) == 8
+
+
+@pytest.mark.parametrize("name", ["3-layer", "ds-cnn-v1", "convnet", "compact"])
+def test_pool_before_relu_is_the_textbook_block(name):
+    """Blocks run conv-BN-pool-ReLU for speed; outputs and gradients match conv-BN-ReLU-pool exactly."""
+    torch.manual_seed(0)
+    model = models.build_model(name).train()
+    textbook = models.build_model(name).train()
+    textbook.load_state_dict(model.state_dict())  # same parameter names, so old checkpoints still load
+    layers = list(textbook.features)
+    for i, layer in enumerate(layers[:-1]):
+        if isinstance(layer, torch.nn.MaxPool2d) and isinstance(layers[i + 1], torch.nn.ReLU):
+            layers[i], layers[i + 1] = layers[i + 1], layer
+    textbook.features = torch.nn.Sequential(*layers)
+    x = torch.randn(8, 1, 28, 28, requires_grad=True)
+    torch.manual_seed(1)
+    ours = model(x)
+    ours.sum().backward()
+    grad, x.grad = x.grad.clone(), None
+    torch.manual_seed(1)
+    theirs = textbook(x)
+    theirs.sum().backward()
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(grad, x.grad)
