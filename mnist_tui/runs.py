@@ -29,7 +29,9 @@ def run_label(model: str, augment: bool) -> str:
 
 
 def create_run_dir(runs_dir: Path | str, model: str, augment: bool) -> Path:
-    """`<runs>/<YYYYmmdd-HHMMSS>_<model>[-aug]_running`, never reusing an existing folder."""
+    """`<runs>/<YYYYmmdd-HHMMSS>_<model>[-aug][-N]_running`, never reusing an existing folder.
+
+    The Nth run started within one second, whatever its model, gets `-N`, so names sort by start."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -37,7 +39,7 @@ def create_run_dir(runs_dir: Path | str, model: str, augment: bool) -> Path:
     for attempt in range(1000):
         name = base if attempt == 0 else f"{base}-{attempt + 1}"
         path = runs_dir / f"{name}{RUNNING_SUFFIX}"
-        if any(p.name.startswith(name + "_") for p in runs_dir.iterdir()):
+        if sum(p.name.startswith(stamp + "_") for p in runs_dir.iterdir()) > attempt:
             continue
         try:
             path.mkdir()
@@ -154,6 +156,17 @@ class RunInfo:
 
 
 _STAMP = re.compile(r"^(\d{8})-(\d{6})_(.+)$")
+_SEQUENCE = re.compile(r"-(\d+)$")  # `create_run_dir`'s counter for a second folder in the same second
+
+
+def _age_key(name: str) -> tuple[str, int, str]:
+    """Start time, then the same-second counter (`3-layer-2` came after `3-layer`); the name breaks ties."""
+    match = _STAMP.match(name)
+    if not match:
+        return ("", 0, name)
+    day, clock, rest = match.groups()
+    counter = _SEQUENCE.search(rest.split("_", 1)[0])  # model labels hold no underscore
+    return (day + clock, int(counter.group(1)) if counter else 1, name)
 
 
 def read_run(path: Path) -> RunInfo | None:
@@ -187,7 +200,7 @@ def list_runs(runs_dir: Path | str) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []
     runs = [info for p in runs_dir.iterdir() if (info := read_run(p))]
-    return sorted(runs, key=lambda r: r.name, reverse=True)
+    return sorted(runs, key=lambda r: _age_key(r.name), reverse=True)
 
 
 def resolve_run(runs_dir: Path | str, ref: str) -> Path:

@@ -121,3 +121,10 @@ def test_bad_config_values_are_one_line():
         make_config("1-layer", epochs=0)
     with pytest.raises(ValueError, match="unknown preset"):
         make_config(None, "turbo")
+
+
+def test_runs_started_in_the_same_second_list_newest_first(runs_dir, monkeypatch):
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20260101-120000")
+    made = [runs.create_run_dir(runs_dir, model, False) for model in ("3-layer", "3-layer", "3-layer", "1-layer")]
+    finished = [runs.finalize(made[0], "finished", 0.99), runs.finalize(made[1], "finished", 0.065), *made[2:]]
+    assert [r.path for r in runs.list_runs(runs_dir)] == [finished[3], finished[2], finished[1], finished[0]]
