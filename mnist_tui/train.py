@@ -19,7 +19,7 @@ from . import runs
 from .batches import MEAN, STD, num_batches, prepare, train_batches
 from .config import TrainConfig
 from .data import load_splits
-from .device import autocast, pick_device, pick_precision, set_threads
+from .device import autocast, keep_freed_memory, pick_device, pick_precision, set_threads
 from .evaluate import confusion, evaluate, per_class
 from .models import count_params, get_spec
 
@@ -82,6 +82,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     report = report if (report and rank == 0) else (lambda event: None)
     stop = stop or _NeverStop()
     threads = set_threads(config.threads)
+    keep_freed_memory()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)  # batch order: the same on every rank
     aug_generator = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
