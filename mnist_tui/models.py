@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -17,6 +18,60 @@ def conv_bn_pool(c_in: int, c_out: int, padding: int = 1, bias: bool = False) ->
     """conv-BN-ReLU-maxpool, computed as conv-BN-maxpool-ReLU: the same function, since both ReLU and max
     are monotone, but ReLU and its backward then touch a quarter of the values. Parameter names match."""
     return [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=bias), nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU()]
+
+
+def stem(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """`bn(conv(x))` in training mode for a first conv with one input channel, without a BN pass.
+
+    The same function and gradients: batch normalisation of a linear map is a linear map whose
+    statistics follow from the input's. Seen through its k x k window, the conv is `patches @ w.T`, so
+    the batch mean of each output channel is `mean(patches) @ w.T + b` and its batch variance is
+    `w C w.T` for the (k*k, k*k) covariance C of the patches, which one small matmul gives. Folding BN's
+    scale and shift into the conv's weight and bias then yields the normalised activations straight
+    from the conv, with no pass over the full-size activations to measure or normalise them, forward
+    or backward (about 12 of 67 ms per 3-layer step here). Running statistics are updated as
+    BatchNorm2d does. Any other case is plain `bn(conv(x))`.
+    """
+    simple = (conv.in_channels == 1 and conv.groups == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1)
+              and isinstance(conv.padding, tuple) and conv.padding_mode == "zeros")
+    if not (simple and bn.training and bn.track_running_stats and bn.affine):
+        return bn(conv(x))
+    (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
+    exact = torch.promote_types(x.dtype, torch.float32)  # statistics in fp32 (or fp64) under any autocast
+    with torch.no_grad():  # the patch statistics depend on the input only, which needs no gradient here
+        padded = F.pad(x.detach().to(exact), (pw, pw, ph, ph))
+        oh, ow = padded.shape[-2] - kh + 1, padded.shape[-1] - kw + 1
+        patches = torch.stack([padded[:, 0, i : i + oh, j : j + ow] for i in range(kh) for j in range(kw)])
+        patches = patches.reshape(kh * kw, -1)  # (k*k, n*oh*ow): one row per offset in the window
+        count = patches.shape[1]
+        patch_mean = patches.mean(1)
+        centred = patches - patch_mean[:, None]
+        covariance = centred @ centred.T / count
+    weight = conv.weight.to(exact).reshape(conv.out_channels, -1)  # (c, k*k)
+    bias = conv.bias.to(exact) if conv.bias is not None else weight.new_zeros(conv.out_channels)
+    mean = weight @ patch_mean + bias
+    var = ((weight @ covariance) * weight).sum(1).clamp_min(0.0)
+    scale = bn.weight.to(exact) * torch.rsqrt(var + bn.eps)
+    # The conv runs on the padded input minus its mean level: the same output up to a constant per
+    # channel, which the shift absorbs, but the weight gradient then sums small centred terms instead
+    # of large ones that cancel (0.2% error in fp32 for `compact` without this, 1e-6 with it).
+    level = padded.mean()
+    shift = bn.bias.to(exact) + (bias - mean + weight.sum(1) * level) * scale  # the conv bias cancels
+    with torch.no_grad():
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked + 1)
+        bn.num_batches_tracked.add_(1)
+        bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), momentum)
+        bn.running_var.lerp_((var * (count / max(count - 1, 1))).to(bn.running_var.dtype), momentum)
+    folded = (conv.weight.to(exact) * scale[:, None, None, None]).to(conv.weight.dtype)
+    centred_input = F.pad(x, (pw, pw, ph, ph)) - level.to(x.dtype)
+    return F.conv2d(centred_input, folded, shift.to(conv.weight.dtype))
+
+
+def stem_then(features: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`features(x)` with its leading conv and BN computed by `stem` while training."""
+    if features.training and isinstance(features[0], nn.Conv2d) and isinstance(features[1], nn.BatchNorm2d):
+        return features[2:](stem(features[0], features[1], x))
+    return features(x)
 
 
 class LayeredCNN(nn.Module):
@@ -37,7 +92,7 @@ class LayeredCNN(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(stem_then(self.features, x))
 
 
 class DSCNN(nn.Module):
@@ -53,7 +108,7 @@ class DSCNN(nn.Module):
         self.classifier = nn.Linear(c2, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(stem_then(self.features, x))
 
 
 class VGGish(nn.Module):
@@ -72,7 +127,7 @@ class VGGish(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(stem_then(self.features, x))
 
 
 class ConvNet(nn.Module):
@@ -87,7 +142,7 @@ class ConvNet(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(stem_then(self.features, x))
 
 
 class Compact(nn.Module):
@@ -108,7 +163,7 @@ class Compact(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return stem_then(self.features, x)
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,46 @@ def test_pool_before_relu_is_the_textbook_block(name):
     theirs.sum().backward()
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(grad, x.grad)
+
+
+def stem_and_plain(name: str, dtype: torch.dtype) -> list[dict]:
+    """Outputs, gradients and buffers after one training step's forward and backward, with `stem`
+    (the model's forward) and with the plain Sequential."""
+    torch.manual_seed(0)
+    fast = models.build_model(name)
+    with torch.no_grad():  # a BN scale of either sign, and a shift
+        fast.features[1].weight.uniform_(-1.5, 1.5)
+        fast.features[1].bias.uniform_(-1, 1)
+    plain = models.build_model(name)
+    plain.load_state_dict(fast.state_dict())
+    x = (torch.randn(16, 1, 28, 28) * 0.3 + 0.1).to(dtype)
+    upstream = torch.randn(16, 10, generator=torch.Generator().manual_seed(2)).to(dtype)
+    results = []
+    for model, run in ((fast, fast.forward),
+                       (plain, lambda x: plain.classifier(plain.features(x)) if hasattr(plain, "classifier")
+                        else plain.features(x))):
+        model.to(dtype)
+        torch.manual_seed(1)  # the same dropout masks
+        out = run(x)
+        out.backward(upstream)
+        results.append({"out": out.detach(), **{n: p.grad for n, p in model.named_parameters()},
+                        **{n: b.double() for n, b in model.named_buffers()}})
+    return results
+
+
+@pytest.mark.parametrize("name", list(models.REGISTRY))
+def test_training_stem_is_conv_then_batchnorm(name):
+    """`stem` folds the first BN into the conv while training: in float64 the outputs, gradients and
+    running statistics agree to rounding, so the maths is the same; in float32 they agree closely."""
+    for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 2e-4)):
+        fast, plain = stem_and_plain(name, dtype)
+        scale = max(v.abs().max() for k, v in plain.items() if k != "out")
+        for key in plain:
+            assert torch.allclose(fast[key], plain[key], atol=tolerance * max(scale, 1.0)), (dtype, key)
+
+
+def test_stem_is_plain_batchnorm_outside_training():
+    model = models.build_model("3-layer").eval()
+    conv, bn = model.features[0], model.features[1]
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(models.stem(conv, bn, x), bn(conv(x)))
