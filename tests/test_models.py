@@ -132,3 +132,14 @@ def test_stem_is_plain_batchnorm_outside_training():
     conv, bn = model.features[0], model.features[1]
     x = torch.randn(4, 1, 28, 28)
     assert torch.equal(models.stem(conv, bn, x), bn(conv(x)))
+
+
+def test_dropout_keeps_about_one_minus_p_and_rescales():
+    drop = models.Dropout(0.3)
+    x = torch.ones(200, 1000)
+    out = drop(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.7))
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(models.Dropout(1.0)(x), torch.zeros_like(x))
