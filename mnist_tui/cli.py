@@ -26,7 +26,9 @@ def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `compare`; None means "use the model's or preset's default"."""
-    parser.add_argument("--preset", choices=["fast", "accurate", "best"], help="a recorded recipe")
+    from .config import PRESETS  # no torch: the parser stays quick
+
+    parser.add_argument("--preset", choices=list(PRESETS), help="a recorded recipe")
     parser.add_argument("--augment", action="store_true", default=None, help="train with augmentation")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)

@@ -176,7 +176,7 @@ class PredictScreen(Screen):
         empty = not self.choices
         self.query_one("#predict-empty", Static).update(
             f"No trained model in {self.app.runs_dir} yet, so there is nothing to predict with.\n\n"
-            "Press [b]t[/b] for a quick training (3-layer, fast preset: one epoch, about a minute on a CPU).\n"
+            "Press [b]t[/b] for a quick training (3-layer, fast preset: 0.85 of an epoch, under a minute on a laptop CPU).\n"
             "The dashboard opens; come back here (escape) when it has finished.")
         self.query_one("#predict-empty").set_class(not empty, "hidden")
         self.query_one("#predict-tabs").display = not empty
