@@ -51,15 +51,18 @@ def make_optimizer(config: TrainConfig, params, steps_per_epoch: int):
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
         optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "onecycle":
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle" and total >= 3:
+        # A quarter of the steps warm up. OneCycleLR divides by (pct_start * total - 1), so a run of exactly
+        # 4 steps would crash; 1.5 / total keeps that at 0.5 or more for short runs.
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=max(1, config.epochs * steps_per_epoch), pct_start=0.25
+            optimizer, max_lr=config.lr, total_steps=total, pct_start=min(0.5, max(0.25, 1.5 / total))
         )
         per_batch = True
     elif config.schedule == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         per_batch = False
-    else:
+    else:  # constant, or a OneCycle too short to have a shape (1-2 steps): the peak rate throughout
         scheduler, per_batch = None, False
     return optimizer, scheduler, per_batch
 

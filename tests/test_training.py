@@ -128,3 +128,20 @@ def test_runs_started_in_the_same_second_list_newest_first(runs_dir, monkeypatch
     made = [runs.create_run_dir(runs_dir, model, False) for model in ("3-layer", "3-layer", "3-layer", "1-layer")]
     finished = [runs.finalize(made[0], "finished", 0.99), runs.finalize(made[1], "finished", 0.065), *made[2:]]
     assert [r.path for r in runs.list_runs(runs_dir)] == [finished[3], finished[2], finished[1], finished[0]]
+
+
+@pytest.mark.parametrize("steps", range(1, 13))
+def test_onecycle_runs_any_number_of_steps(steps):
+    from mnist_tui.train import make_optimizer
+
+    config = make_config("1-layer", epochs=1, lr=1e-2)
+    optimizer, scheduler, per_batch = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))], steps)
+    rates = []  # the rate each batch trains with, as in the training loop
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    assert all(0 < rate <= 1e-2 + 1e-12 for rate in rates)
+    if steps >= 3:
+        assert per_batch and rates[-1] < 1e-6 < max(rates)  # up, then annealed to almost nothing
