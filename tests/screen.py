@@ -26,3 +26,17 @@ def screen_lines(app) -> list[str]:
 
 def screen_text(app) -> str:
     return "\n".join(screen_lines(app))
+
+
+async def settle_screen(pilot, tries: int = 30) -> str:
+    """Wait for the workers, then until two looks in a row agree, so a loaded machine's late layout pass
+    cannot reach a snapshot half done. Returns the settled screen."""
+    previous = None
+    for _ in range(tries):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.15)
+        text = screen_text(pilot.app)
+        if text == previous:
+            return text
+        previous = text
+    return previous or ""

@@ -11,6 +11,8 @@ from mnist_tui import data
 from mnist_tui import events as ev
 from mnist_tui.app import make_app
 
+from screen import settle_screen
+
 # Fixed paths: the screens show them, and a snapshot must not depend on pytest's tmp names.
 SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
 
@@ -62,7 +64,7 @@ def test_view_data_snapshot(snap_compare, snap_data, snap_runs):
         await pilot.press("v")
         await pilot.pause(0.3)
         await pilot.app.screen.workers.wait_for_complete()
-        await pilot.pause(0.5)
+        await settle_screen(pilot)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_data)
 
@@ -106,6 +108,6 @@ def test_results_snapshot(snap_compare, snap_data, snap_runs):
         pilot.app.open_screen("results", str(folder))
         await pilot.pause(0.3)
         await pilot.app.screen.workers.wait_for_complete()
-        await pilot.pause(0.5)
+        await settle_screen(pilot)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_results)
