@@ -171,7 +171,7 @@ def keep_freed_memory() -> bool:
     """Ask glibc's malloc to reuse freed memory instead of handing big blocks back to the kernel.
 
     A training step allocates and frees activations of several MB each. By default glibc serves those
-    with fresh mmap pages, so every step paid about 4,000-8,000 page faults zero-filling them again
+    with fresh mmap pages, so every step paid about 4,000-12,000 page faults zero-filling them again
     (measured here with getrusage); with these settings it pays none, and a 3-layer step runs about
     10% faster. The PyTorch CPU tuning guides get the same from jemalloc or tcmalloc, which would be a
     native dependency. Linux with glibc only; elsewhere this does nothing and returns False."""

@@ -36,10 +36,12 @@ def create_run_dir(runs_dir: Path | str, model: str, augment: bool) -> Path:
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}_{run_label(model, augment)}"
-    for attempt in range(1000):
+    existing = [p.name for p in runs_dir.iterdir()]
+    started = sum(n.startswith(stamp + "_") for n in existing)  # runs already started in this second
+    for attempt in range(started, started + 1000):
         name = base if attempt == 0 else f"{base}-{attempt + 1}"
         path = runs_dir / f"{name}{RUNNING_SUFFIX}"
-        if sum(p.name.startswith(stamp + "_") for p in runs_dir.iterdir()) > attempt:
+        if any(n.startswith(name + "_") for n in existing):  # after a deletion the count can fall on a used name
             continue
         try:
             path.mkdir()
