@@ -13,12 +13,15 @@ SCALE = (0.9, 1.1)
 ERASE_P = 0.5
 ERASE_AREA = (0.02, 0.12)  # fraction of the image
 ERASE_RATIO = (0.3, 3.3)
+ELASTIC_GRID = 5  # control points per side of a random elastic displacement field (about 7 px apart)
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_affine(images: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:
     """Rotate ±10°, translate ±10% and scale 0.9-1.1, independently per image, in one grid_sample.
 
-    `images` is a float batch (n, 1, 28, 28) with background 0.
+    `images` is a float batch (n, 1, 28, 28) with background 0. `elastic` > 0 also bends each image by
+    its own smooth random displacement field of at most that many pixels (`elastic_field`), in the
+    same grid_sample.
     """
     n = images.shape[0]
     device = images.device
@@ -31,7 +34,25 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    if elastic > 0:
+        grid = grid + elastic_field(images.shape, elastic, generator, device).to(grid.dtype)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(shape: torch.Size | tuple[int, ...], pixels: float, generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """Smooth random displacements (n, h, w, 2) in grid_sample's [-1, 1] units, at most `pixels` px.
+
+    Elastic distortion as in Simard et al. (2003), batched: each image draws uniform displacements on
+    a coarse ELASTIC_GRID x ELASTIC_GRID lattice, bilinearly upsampled to every pixel, which is as
+    smooth as their Gaussian-filtered noise at this scale and costs one small interpolate.
+    (torchvision's ElasticTransform applies one field to a whole batch, so it does not fit here.)
+    """
+    n, _, h, w = shape
+    coarse = torch.rand(n, 2, ELASTIC_GRID, ELASTIC_GRID, generator=generator, device=device) * 2 - 1
+    field = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)
+    scale = torch.tensor([2.0 * pixels / w, 2.0 * pixels / h], device=field.device).view(1, 2, 1, 1)
+    return (field * scale).permute(0, 2, 3, 1)
 
 
 def random_erase(images: torch.Tensor, generator: torch.Generator | None = None, value: float = 0.0,
@@ -58,9 +79,11 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
     return images.masked_fill(mask.unsqueeze(1), value)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P) -> torch.Tensor:
-    """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine only."""
-    moved = random_affine(images, generator)
+def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P,
+            elastic: float = 0.0) -> torch.Tensor:
+    """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine
+    only; elastic > 0: plus an elastic distortion of up to that many pixels."""
+    moved = random_affine(images, generator, elastic)
     return random_erase(moved, generator, p=erase_p) if erase_p > 0 else moved
 
 

@@ -31,6 +31,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     preset: str = ""  # the preset this config started from, if any
     erase_p: float = 0.5  # with augment: probability of random erasing per image (0: rotate/shift/scale only)
+    elastic: float = 0.0  # with augment: largest elastic displacement in pixels (0: off)
     epoch_fraction: float = 1.0  # images per epoch as a fraction of the training set, drawn at random
     ema_decay: float = 0.0  # exponential moving average of the weights, 0: off (the EMA is what gets tested)
     tta: bool = False  # test-time augmentation: average logits over the image and small shifts of it
@@ -59,6 +60,7 @@ class TrainConfig:
             (self.threads >= 0, "threads must be 0 (all) or more"),
             (self.train_subset >= 0, "train subset must be 0 (all) or more"),
             (0 <= self.erase_p <= 1, "erase probability must be in [0, 1]"),
+            (0 <= self.elastic <= 4, "elastic displacement must be 0 (off) to 4 pixels"),
             (0 < self.epoch_fraction <= 1, "epoch fraction must be in (0, 1]"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
             (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),

@@ -51,6 +51,27 @@ def test_augmentation_shape_range_and_per_image_draws():
     assert not torch.equal(out, images)
 
 
+def test_elastic_field_is_smooth_bounded_and_per_image():
+    field = augment.elastic_field((8, 1, 28, 28), 2.0, torch.Generator().manual_seed(0))
+    assert field.shape == (8, 28, 28, 2)
+    pixels = field * 14  # grid units to pixels: [-1, 1] spans 28 px
+    assert pixels.abs().max() <= 2.0 + 1e-5 and pixels.abs().max() > 1.0
+    assert (pixels[:, 1:] - pixels[:, :-1]).abs().max() < 0.7  # neighbours move together: a smooth bend
+    assert len({row.numpy().tobytes() for row in field}) == 8
+
+
+def test_elastic_distortion_bends_strokes_and_is_off_by_default():
+    images = torch.zeros(16, 1, 28, 28)
+    images[:, :, 6:22, 12:16] = 1.0
+    plain = augment.augment(images, torch.Generator().manual_seed(0), erase_p=0)
+    assert torch.equal(plain, augment.augment(images, torch.Generator().manual_seed(0), erase_p=0, elastic=0.0))
+    bent = augment.augment(images, torch.Generator().manual_seed(0), erase_p=0, elastic=2.0)
+    assert bent.shape == images.shape and bent.min() >= 0 and bent.max() <= 1
+    assert not torch.allclose(bent, plain, atol=1e-3)
+    # A bend stretches some strokes and squeezes others; over a batch, ink is neither made nor lost.
+    assert abs(bent.sum() / plain.sum() - 1) < 0.1
+
+
 def test_random_erase_blanks_rectangles():
     images = torch.ones(64, 1, 28, 28)
     out = augment.random_erase(images, torch.Generator().manual_seed(0))

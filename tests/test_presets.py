@@ -53,6 +53,8 @@ def test_bad_fractions_are_rejected():
         make_config(epoch_fraction=0)
     with pytest.raises(ValueError, match="EMA decay"):
         make_config(ema_decay=1.0)
+    with pytest.raises(ValueError, match="elastic displacement"):
+        make_config(elastic=-1)
 
 
 @pytest.mark.parametrize("augment", [False, True])
