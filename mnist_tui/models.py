@@ -34,7 +34,9 @@ def stem(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """
     simple = (conv.in_channels == 1 and conv.groups == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1)
               and isinstance(conv.padding, tuple) and conv.padding_mode == "zeros")
-    if not (simple and bn.training and bn.track_running_stats and bn.affine):
+    # An input that wants a gradient (saliency in training mode, say) also needs the part that flows
+    # through the batch statistics, which are computed here without one.
+    if not (simple and bn.training and bn.track_running_stats and bn.affine) or x.requires_grad:
         return bn(conv(x))
     (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
     exact = torch.promote_types(x.dtype, torch.float32)  # statistics in fp32 (or fp64) under any autocast

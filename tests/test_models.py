@@ -148,6 +148,18 @@ def test_training_stem_is_conv_then_batchnorm(name):
             assert torch.allclose(fast[key], plain[key], atol=tolerance * max(scale, 1.0)), (dtype, key)
 
 
+def test_stem_passes_a_gradient_to_an_input_that_wants_one():
+    torch.manual_seed(0)
+    model = models.build_model("3-layer").train().double()
+    conv, bn = model.features[0], model.features[1]
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(4, 32, 28, 28, dtype=torch.float64)
+    models.stem(conv, bn, x).backward(upstream)
+    ours, x.grad = x.grad, None
+    bn(conv(x)).backward(upstream)
+    torch.testing.assert_close(ours, x.grad)
+
+
 def test_stem_is_plain_batchnorm_outside_training():
     model = models.build_model("3-layer").eval()
     conv, bn = model.features[0], model.features[1]
