@@ -77,11 +77,12 @@ class TrainConfig:
 # Recipes; each is recorded in config.json through the fields it sets. patience 0: OneCycle must finish
 # its anneal, so early stopping is off. Measured figures: README, "Performance".
 PRESETS: dict[str, dict] = {
-    # 99% from 0.85 of an epoch: in-memory batches, OneCycle, bf16 where it is native and faster. Batch 64
-    # learns more per image than 128 (seeds 0-2: 99.02/99.07/99.03% from 0.85 epoch, against 99.02/98.88/
-    # 99.12% from a full epoch at 128), so fewer images reach 99% on every seed tried.
-    "fast": {"model": "3-layer", "epochs": 1, "epoch_fraction": 0.85, "batch_size": 64, "lr": 3e-3,
-             "augment": False, "precision": "auto", "patience": 0},
+    # 99% from 0.6 of an epoch: in-memory batches, OneCycle, bf16 where it is native and faster. Batch 64
+    # learns more per image than 128, and label smoothing 0.1 with a peak lr of 7e-3 more again: seeds
+    # 0-5 reached 99.02-99.14% from 0.6 epoch, where lr 3e-3 without smoothing needed 0.85 epoch (and
+    # gave 98.78-99.08% from 0.7). Measured on 1 thread, two runs at a time.
+    "fast": {"model": "3-layer", "epochs": 1, "epoch_fraction": 0.6, "batch_size": 64, "lr": 7e-3,
+             "label_smoothing": 0.1, "augment": False, "precision": "auto", "patience": 0},
     # The same model with batched rotate/shift/scale augmentation, long enough for it to pay. No random
     # erasing: with it, this model reached 99.31% instead of 99.54% (seed 0, same 15 epochs).
     "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 128, "lr": 2e-3, "augment": True, "erase_p": 0.0,

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPane
 
 from .. import runs
+from ..config import PRESETS
 from ..messages import RunsChanged
 from ..widgets.canvas import DigitCanvas
 from ..widgets.digit import DigitImage
@@ -176,7 +177,8 @@ class PredictScreen(Screen):
         empty = not self.choices
         self.query_one("#predict-empty", Static).update(
             f"No trained model in {self.app.runs_dir} yet, so there is nothing to predict with.\n\n"
-            "Press [b]t[/b] for a quick training (3-layer, fast preset: 0.85 of an epoch, under a minute on a laptop CPU).\n"
+            f"Press [b]t[/b] for a quick training (3-layer, fast preset: {PRESETS['fast']['epoch_fraction']:g} of an epoch, "
+            "under a minute on a laptop CPU).\n"
             "The dashboard opens; come back here (escape) when it has finished.")
         self.query_one("#predict-empty").set_class(not empty, "hidden")
         self.query_one("#predict-tabs").display = not empty
