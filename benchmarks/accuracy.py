@@ -1,15 +1,18 @@
 """Test accuracy per preset over several seeds: mean ± std, seconds per run, and each preset's recipe.
 
-Run: `python benchmarks/accuracy.py [--quick] [--presets fast,accurate,best,compact] [--seeds 0,1,2]`.
+Run: `python benchmarks/accuracy.py [--quick] [--presets fast,accurate,best,compact] [--seeds 0,1,2] [--jobs 2]`.
+`--jobs N` trains N runs at once in spawned processes (give each `--threads 1` on a 2-core machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=0,
                         help="intra-op threads per run (default: the preset's, i.e. all cores); 1 runs steadier on a shared machine")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default=None, help="results file name (default: accuracy[-quick])")
     args = parser.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
@@ -53,9 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}")
     seeds = [0] if args.quick and args.seeds == "0,1,2" else [int(s) for s in args.seeds.split(",")]
 
+    jobs = [(preset, seed, args.quick, args.data_dir, args.threads) for preset in presets for seed in seeds]
+    if args.jobs > 1:  # spawn: the same start method as the app's workers, and safe on every OS
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(run, *zip(*jobs)))
+    else:
+        done = [run(*job) for job in jobs]
     results = {}
     for preset in presets:
-        runs = [run(preset, seed, args.quick, args.data_dir, args.threads) for seed in seeds]
+        runs = [r for (p, *_), r in zip(jobs, done) if p == preset]
         accs = [r["test_acc"] * 100 for r in runs]
         results[preset] = {
             "recipe": PRESETS[preset],
@@ -71,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                      len(r["runs"]), f"{r['mean']:.2f} ± {r['std']:.2f}", f"{r['seconds_mean']:.0f}"])
     print()
     print(table(["preset", "model", "epochs", "extras", "seeds", "test acc % (mean ± std)", "s/run"], rows))
-    path = write(args.out or ("accuracy" + ("-quick" if args.quick else "")), {"quick": args.quick, "seeds": seeds, "threads": args.threads or "all", "presets": results})
+    path = write(args.out or ("accuracy" + ("-quick" if args.quick else "")),
+                 {"quick": args.quick, "seeds": seeds, "threads": args.threads or "all", "jobs": args.jobs, "presets": results})
     print(f"wrote {path}")
     return 0
 
