@@ -1,7 +1,7 @@
 """Test accuracy per preset over several seeds: mean ± std, seconds per run, and each preset's recipe.
 
 Run: `python benchmarks/accuracy.py [--quick] [--presets fast,accurate,best,compact] [--seeds 0,1,2] [--jobs 2]`.
-`--jobs N` trains N runs at once in spawned processes (give each `--threads 1` on a 2-core machine).
+`--jobs N` trains N runs at once in spawned processes, each with cores / N threads unless `--threads` says.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write  # noqa: E402
 from mnist_tui.config import PRESETS, make_config  # noqa: E402
+from mnist_tui.device import threads_per_process  # noqa: E402
 from mnist_tui.train import fit  # noqa: E402
 
 
@@ -55,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         parser.error(f"unknown preset(s) {', '.join(unknown)}; choose from {', '.join(PRESETS)}")
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
+    threads = threads_per_process(args.jobs, args.threads) if args.jobs > 1 else args.threads
     seeds = [0] if args.quick and args.seeds == "0,1,2" else [int(s) for s in args.seeds.split(",")]
 
-    jobs = [(preset, seed, args.quick, args.data_dir, args.threads) for preset in presets for seed in seeds]
+    jobs = [(preset, seed, args.quick, args.data_dir, threads) for preset in presets for seed in seeds]
     if args.jobs > 1:  # spawn: the same start method as the app's workers, and safe on every OS
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(run, *zip(*jobs)))
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(["preset", "model", "epochs", "extras", "seeds", "test acc % (mean ± std)", "s/run"], rows))
     path = write(args.out or ("accuracy" + ("-quick" if args.quick else "")),
-                 {"quick": args.quick, "seeds": seeds, "threads": args.threads or "all", "jobs": args.jobs, "presets": results})
+                 {"quick": args.quick, "seeds": seeds, "threads": threads or "all", "jobs": args.jobs, "presets": results})
     print(f"wrote {path}")
     return 0
 

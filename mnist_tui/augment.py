@@ -20,7 +20,8 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
     """Rotate ±10°, translate ±10% and scale 0.9-1.1, independently per image, in one grid_sample.
 
     `images` is a float batch (n, 1, 28, 28) with background 0. `elastic` > 0 also bends each image by
-    its own smooth random displacement field of at most that many pixels (`elastic_field`), in the
+    its own smooth random displacement field of at most that many pixels along each axis
+    (`elastic_field`), in the
     same grid_sample.
     """
     n = images.shape[0]
@@ -41,7 +42,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
 
 def elastic_field(shape: torch.Size | tuple[int, ...], pixels: float, generator: torch.Generator | None = None,
                   device: torch.device | str | None = None) -> torch.Tensor:
-    """Smooth random displacements (n, h, w, 2) in grid_sample's [-1, 1] units, at most `pixels` px.
+    """Smooth random displacements (n, h, w, 2) in grid_sample's [-1, 1] units, at most `pixels` px per axis.
 
     Elastic distortion as in Simard et al. (2003), batched: each image draws uniform displacements on
     a coarse ELASTIC_GRID x ELASTIC_GRID lattice, bilinearly upsampled to every pixel, which is as
@@ -82,7 +83,7 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
 def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P,
             elastic: float = 0.0) -> torch.Tensor:
     """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine
-    only; elastic > 0: plus an elastic distortion of up to that many pixels."""
+    only; elastic > 0: plus an elastic distortion of up to that many pixels along each axis."""
     moved = random_affine(images, generator, elastic)
     return random_erase(moved, generator, p=erase_p) if erase_p > 0 else moved
 

@@ -31,7 +31,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     preset: str = ""  # the preset this config started from, if any
     erase_p: float = 0.5  # with augment: probability of random erasing per image (0: rotate/shift/scale only)
-    elastic: float = 0.0  # with augment: largest elastic displacement in pixels (0: off)
+    elastic: float = 0.0  # with augment: largest elastic displacement in pixels along each axis (0: off)
     epoch_fraction: float = 1.0  # images per epoch as a fraction of the training set, drawn at random
     ema_decay: float = 0.0  # exponential moving average of the weights, 0: off (the EMA is what gets tested)
     tta: bool = False  # test-time augmentation: average logits over the image and small shifts of it
@@ -79,8 +79,8 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     # 99% from 0.6 of an epoch: in-memory batches, OneCycle, bf16 where it is native and faster. Batch 64
     # learns more per image than 128, and label smoothing 0.1 with a peak lr of 7e-3 more again: seeds
-    # 0-5 reached 99.02-99.14% from 0.6 epoch, where lr 3e-3 without smoothing needed 0.85 epoch (and
-    # gave 98.78-99.08% from 0.7). Measured on 1 thread, two runs at a time.
+    # 0-5 reached 99.02-99.14% from 0.6 epoch, where lr 3e-3 without smoothing needed 0.85 epoch (seeds
+    # 0-2 gave 98.86-99.05% from 0.7). Measured on 1 thread, two runs at a time.
     "fast": {"model": "3-layer", "epochs": 1, "epoch_fraction": 0.6, "batch_size": 64, "lr": 7e-3,
              "label_smoothing": 0.1, "augment": False, "precision": "auto", "patience": 0},
     # The same model with batched rotate/shift/scale augmentation, long enough for it to pay. No random

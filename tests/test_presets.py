@@ -71,6 +71,35 @@ def test_prepared_batches_match_per_batch_conversion(augment):
         assert torch.allclose(xa, xb, atol=1e-4)
 
 
+def test_elastic_reaches_the_batches_only_when_asked():
+    images = prepare(torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8))
+    labels = torch.zeros(64, dtype=torch.long)
+
+    def first(elastic):
+        batches = train_batches(images.clone(), labels, 64, torch.Generator().manual_seed(0), True,
+                                aug_generator=torch.Generator().manual_seed(1), erase_p=0.0, elastic=elastic)
+        return next(iter(batches))[0]
+
+    assert torch.equal(first(0.0), first(0.0))
+    assert not torch.allclose(first(2.0), first(0.0), atol=1e-3)
+
+
+def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs_dir, monkeypatch):
+    from mnist_tui import train
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs)
+        return train_batches(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_batches", recording)
+    config = make_config(model="1-layer", data_dir=str(synthetic_dir), runs_dir=str(runs_dir), epochs=1,
+                         train_subset=128, threads=1, augment=True, elastic=1.5, erase_p=0.25)
+    assert fit(config).status == "finished"
+    assert seen and seen[0]["elastic"] == 1.5 and seen[0]["erase_p"] == 0.25
+
+
 def test_limit_draws_a_fraction_of_the_epoch():
     images = prepare(torch.zeros(100, 28, 28, dtype=torch.uint8))
     batches = list(train_batches(images, torch.arange(100), 16, torch.Generator().manual_seed(0), limit=40))
