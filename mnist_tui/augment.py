@@ -21,8 +21,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
 
     `images` is a float batch (n, 1, 28, 28) with background 0. `elastic` > 0 also bends each image by
     its own smooth random displacement field of at most that many pixels along each axis
-    (`elastic_field`), in the
-    same grid_sample.
+    (`elastic_field`), in the same grid_sample.
     """
     n = images.shape[0]
     device = images.device
