@@ -16,21 +16,24 @@ ERASE_RATIO = (0.3, 3.3)
 ELASTIC_GRID = 5  # control points per side of a random elastic displacement field (about 7 px apart)
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:
+def random_affine(images: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0,
+                  strength: float = 1.0) -> torch.Tensor:
     """Rotate ±10°, translate ±10% and scale 0.9-1.1, independently per image, in one grid_sample.
 
-    `images` is a float batch (n, 1, 28, 28) with background 0. `elastic` > 0 also bends each image by
-    its own smooth random displacement field of at most that many pixels along each axis
-    (`elastic_field`), in the same grid_sample.
+    `images` is a float batch (n, 1, 28, 28) with background 0. `strength` scales all three ranges
+    (0.5: ±5°, ±5%, 0.95-1.05). `elastic` > 0 also bends each image by its own smooth random
+    displacement field of at most that many pixels along each axis (`elastic_field`), in the same
+    grid_sample.
     """
     n = images.shape[0]
     device = images.device
     rand = lambda: torch.rand(n, generator=generator, device=device)  # noqa: E731
-    angle = (rand() * 2 - 1) * math.radians(ROTATION_DEG)
-    scale = SCALE[0] + rand() * (SCALE[1] - SCALE[0])
+    angle = (rand() * 2 - 1) * math.radians(ROTATION_DEG) * strength
+    low, high = 1 + (SCALE[0] - 1) * strength, 1 + (SCALE[1] - 1) * strength
+    scale = low + rand() * (high - low)
     # affine_grid works in [-1, 1] coordinates, so ±10% of the width is ±0.2.
-    tx = (rand() * 2 - 1) * TRANSLATE * 2
-    ty = (rand() * 2 - 1) * TRANSLATE * 2
+    tx = (rand() * 2 - 1) * TRANSLATE * 2 * strength
+    ty = (rand() * 2 - 1) * TRANSLATE * 2 * strength
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
@@ -80,10 +83,11 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
 
 
 def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P,
-            elastic: float = 0.0) -> torch.Tensor:
+            elastic: float = 0.0, strength: float = 1.0) -> torch.Tensor:
     """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine
-    only; elastic > 0: plus an elastic distortion of up to that many pixels along each axis."""
-    moved = random_affine(images, generator, elastic)
+    only; elastic > 0: plus an elastic distortion of up to that many pixels along each axis; strength
+    scales the affine ranges."""
+    moved = random_affine(images, generator, elastic, strength)
     return random_erase(moved, generator, p=erase_p) if erase_p > 0 else moved
 
 

@@ -41,6 +41,7 @@ def train_batches(
     limit: int = 0,
     erase_p: float = ERASE_P,
     elastic: float = 0.0,
+    strength: float = 1.0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch.
 
@@ -49,7 +50,7 @@ def train_batches(
     draws from `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
     `limit` > 0 stops after that many images: a fraction of an epoch, drawn at random from all of it.
     `erase_p` is the per-image probability of random erasing when augmenting, `elastic` the largest
-    elastic displacement in pixels (0: none).
+    elastic displacement in pixels (0: none), `strength` the scale of the affine ranges (1: ±10°, ±10%, 0.9-1.1).
     """
     order = torch.randperm(len(images), generator=generator)
     if limit:
@@ -64,11 +65,11 @@ def train_batches(
             x = images[idx]
             if augment:
                 # Augment with black = 0, as in [0, 1] space: shift, transform, shift back (all in place).
-                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p, elastic).add_(BACKGROUND)
+                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p, elastic, strength).add_(BACKGROUND)
         else:
             x = images[idx].float().div_(255.0).unsqueeze(1)
             if augment:
-                x = augment_batch(x, aug_generator or generator, erase_p, elastic)
+                x = augment_batch(x, aug_generator or generator, erase_p, elastic, strength)
             x = to_input(x, channels_last)
         y = labels[idx]
         if device is not None and device.type != "cpu":

@@ -31,6 +31,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     preset: str = ""  # the preset this config started from, if any
     erase_p: float = 0.5  # with augment: probability of random erasing per image (0: rotate/shift/scale only)
+    aug_strength: float = 1.0  # with augment: scales the rotate/shift/zoom ranges (1: ±10°, ±10%, 0.9-1.1)
     elastic: float = 0.0  # with augment: largest elastic displacement in pixels along each axis (0: off)
     epoch_fraction: float = 1.0  # images per epoch as a fraction of the training set, drawn at random
     ema_decay: float = 0.0  # exponential moving average of the weights, 0: off (the EMA is what gets tested)
@@ -60,6 +61,7 @@ class TrainConfig:
             (self.threads >= 0, "threads must be 0 (all) or more"),
             (self.train_subset >= 0, "train subset must be 0 (all) or more"),
             (0 <= self.erase_p <= 1, "erase probability must be in [0, 1]"),
+            (0 < self.aug_strength <= 2, "augmentation strength must be in (0, 2]"),
             (0 <= self.elastic <= 4, "elastic displacement must be 0 (off) to 4 pixels"),
             (0 < self.epoch_fraction <= 1, "epoch fraction must be in (0, 1]"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),

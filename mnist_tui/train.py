@@ -194,7 +194,8 @@ def _train_epoch(model, optimizer, scheduler, data, config, generators, channels
     images, labels, limit = data
     batches = train_batches(images, labels, config.batch_size, generators[0], config.augment,
                             channels_last, device, shard, generators[1], limit=limit,
-                            erase_p=config.erase_p, elastic=config.elastic)
+                            erase_p=config.erase_p, elastic=config.elastic,
+                            strength=config.aug_strength)
     for batch, (x, y) in enumerate(batches, 1):
         with autocast(device, precision):
             logits = model(x)

@@ -72,6 +72,22 @@ def test_elastic_distortion_bends_strokes_and_is_off_by_default():
     assert abs(bent.sum() / plain.sum() - 1) < 0.1
 
 
+def test_augmentation_strength_scales_the_affine_ranges():
+    images = torch.zeros(64, 1, 28, 28)
+    images[:, :, 10:18, 10:18] = 1.0
+    rows = torch.arange(28.0).view(1, 28, 1)
+
+    def centre_shift(strength):
+        out = augment.random_affine(images, torch.Generator().manual_seed(0), strength=strength)[:, 0]
+        centre = (out * rows).sum((1, 2)) / out.sum((1, 2))
+        return (centre - 13.5).abs().mean()
+
+    assert torch.allclose(augment.random_affine(images, strength=1e-6), images, atol=1e-4)
+    # The same draws at half the strength move each image half as far.
+    assert 0.4 < centre_shift(0.5) / centre_shift(1.0) < 0.6
+    assert centre_shift(1.0) > 1.0  # about ±2.8 px at full strength
+
+
 def test_random_erase_blanks_rectangles():
     images = torch.ones(64, 1, 28, 28)
     out = augment.random_erase(images, torch.Generator().manual_seed(0))

@@ -55,6 +55,8 @@ def test_bad_fractions_are_rejected():
         make_config(ema_decay=1.0)
     with pytest.raises(ValueError, match="elastic displacement"):
         make_config(elastic=-1)
+    with pytest.raises(ValueError, match="augmentation strength"):
+        make_config(aug_strength=0)
 
 
 @pytest.mark.parametrize("augment", [False, True])
@@ -95,9 +97,9 @@ def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs
 
     monkeypatch.setattr(train, "train_batches", recording)
     config = make_config(model="1-layer", data_dir=str(synthetic_dir), runs_dir=str(runs_dir), epochs=1,
-                         train_subset=128, threads=1, augment=True, elastic=1.5, erase_p=0.25)
+                         train_subset=128, threads=1, augment=True, elastic=1.5, erase_p=0.25, aug_strength=0.5)
     assert fit(config).status == "finished"
-    assert seen and seen[0]["elastic"] == 1.5 and seen[0]["erase_p"] == 0.25
+    assert seen and seen[0]["elastic"] == 1.5 and seen[0]["erase_p"] == 0.25 and seen[0]["strength"] == 0.5
 
 
 def test_limit_draws_a_fraction_of_the_epoch():
