@@ -2,11 +2,14 @@
 
 Run: `python benchmarks/accuracy.py [--quick] [--presets fast,accurate,best,compact] [--seeds 0,1,2] [--jobs 2]`.
 `--jobs N` trains N runs at once in spawned processes, each with cores / N threads unless `--threads` says.
+`--set field=value` (repeatable) changes a config field of every preset measured, to try a recipe before
+it becomes the preset; the changes are recorded in each preset's recipe in the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import statistics
 import sys
@@ -18,13 +21,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write  # noqa: E402
-from mnist_tui.config import PRESETS, make_config  # noqa: E402
+from mnist_tui.config import PRESETS, TrainConfig, make_config  # noqa: E402
 from mnist_tui.device import threads_per_process  # noqa: E402
 from mnist_tui.train import fit  # noqa: E402
 
 
-def run(preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0) -> dict:
-    overrides = {"train_subset": 2000, "epochs": 1} if quick else {}
+def parse_setting(text: str) -> tuple[str, object]:
+    """`field=value` for a TrainConfig field, the value converted to the field's type."""
+    name, sep, value = text.partition("=")
+    fields = {f.name: type(f.default) for f in dataclasses.fields(TrainConfig)}
+    if not sep or name not in fields:
+        raise argparse.ArgumentTypeError(f"expected field=value with a config field, got {text!r}")
+    kind = fields[name]
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return name, value.lower() in ("true", "1")
+        return name, kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def run(preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0,
+        settings: dict | None = None) -> dict:
+    overrides = {**(settings or {}), **({"train_subset": 2000, "epochs": 1} if quick else {})}
     if threads:
         overrides["threads"] = threads
     if data_dir:
@@ -51,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="intra-op threads per run (default: the preset's, i.e. all cores); 1 runs steadier on a shared machine")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default=None, help="results file name (default: accuracy[-quick])")
+    parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[], metavar="FIELD=VALUE",
+                        help="change a config field of every preset measured (repeatable), e.g. --set label_smoothing=0.1")
     args = parser.parse_args(argv)
+    settings = dict(args.settings)
     presets = [p for p in args.presets.split(",") if p]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
@@ -59,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be 1 or more")
     threads = threads_per_process(args.jobs, args.threads) if args.jobs > 1 else args.threads
+    try:
+        for preset in presets:
+            make_config(preset=preset, **settings)
+    except ValueError as exc:
+        parser.error(str(exc))
     seeds = [0] if args.quick and args.seeds == "0,1,2" else [int(s) for s in args.seeds.split(",")]
 
-    jobs = [(preset, seed, args.quick, args.data_dir, threads) for preset in presets for seed in seeds]
+    jobs = [(preset, seed, args.quick, args.data_dir, threads, settings) for preset in presets for seed in seeds]
     if args.jobs > 1:  # spawn: the same start method as the app's workers, and safe on every OS
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(run, *zip(*jobs)))
@@ -72,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = [r for (p, *_), r in zip(jobs, done) if p == preset]
         accs = [r["test_acc"] * 100 for r in runs]
         results[preset] = {
-            "recipe": PRESETS[preset],
+            "recipe": {**PRESETS[preset], **settings},
+            "settings": settings,
             "runs": runs,
             "mean": statistics.fmean(accs),
             "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
