@@ -20,6 +20,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     patience: int = 5  # early stopping: epochs without a better validation loss
+    keep: str = "best"  # the weights saved and tested: best (lowest validation loss) | last (end of the schedule)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "auto"  # auto | fp32 | bf16
@@ -67,6 +68,7 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
             (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),
             (self.schedule in ("onecycle", "step", "constant"), f"unknown schedule {self.schedule!r}"),
+            (self.keep in ("best", "last"), f"unknown keep {self.keep!r}; choose best or last"),
             (self.device in ("auto", "cpu", "cuda", "mps"), f"unknown device {self.device!r}"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r}"),
         ]

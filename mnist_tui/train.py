@@ -75,7 +75,7 @@ def _distributed() -> tuple[int, int]:
 
 def fit(config: TrainConfig, report: Callable[[object], None] | None = None, stop: StopFlag | None = None,
         run_id: str | None = None) -> RunResult:
-    """Train, keep the best-validation weights, test them, and record everything in a run folder.
+    """Train, keep the best-validation (or the last) weights, test them, and record everything in a run folder.
 
     Under torch.distributed each rank trains on its shard of every batch (DDP); only rank 0 writes
     the run folder and reports.
@@ -122,7 +122,8 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     report(ev.RunStarted(run_id, str(run_dir), config.model, config.augment, params, config.epochs, steps, str(device), precision))
 
     history: list[dict] = []
-    best = {"val_loss": math.inf, "epoch": 0, "val_acc": 0.0}
+    best = {"epoch": 0, "val_acc": 0.0}  # the epoch whose weights are kept (config.keep)
+    lowest_val_loss = math.inf
     status, stale, started = "finished", 0, time.perf_counter()
     try:
         for epoch in range(1, config.epochs + 1):
@@ -137,15 +138,13 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
             val = evaluate(scored, splits.val_x, splits.val_y, device, precision, config.eval_batch_size, channels_last)
             row.update(val_loss=val.loss, val_acc=val.acc, seconds=time.perf_counter() - row.pop("_start"))
             history.append(row)
-            improved = val.loss < best["val_loss"]
-            if improved:
-                best = {"val_loss": val.loss, "epoch": epoch, "val_acc": val.acc}
-                stale = 0
+            improved = val.loss < lowest_val_loss
+            lowest_val_loss, stale = (val.loss, 0) if improved else (lowest_val_loss, stale + 1)
+            if improved or config.keep == "last":
+                best = {"epoch": epoch, "val_acc": val.acc}
                 if run_dir:
                     runs.save_checkpoint(run_dir / runs.CHECKPOINT, config.model, spec.args, scored.state_dict(),
                                          config.to_dict(), {"epoch": epoch, **{k: v for k, v in row.items()}}, (MEAN, STD))
-            else:
-                stale += 1
             if run_dir:
                 runs.write_metrics(run_dir, history)
             report(ev.EpochCompleted(run_id, epoch, config.epochs, row["train_loss"], row["train_acc"], val.loss,
@@ -247,7 +246,8 @@ def _summary(config, params, history, best, test_acc, started, status, stopped_e
         "params": params,
         "epochs": config.epochs,
         "epochs_run": len(history),
-        "best_epoch": best["epoch"] or None,
+        "best_epoch": best["epoch"] or None,  # the epoch whose weights were kept and tested
+        "kept": config.keep,
         "val_acc": best["val_acc"] if best["epoch"] else None,
         "test_acc": test_acc,
         "train_seconds": round(time.perf_counter() - started, 3),
@@ -265,7 +265,7 @@ def _finish(model, config, splits, device, precision, channels_last, run_dir, ru
     stopped_early = status == "stopped_early"
     status = "finished" if stopped_early else status
     test_acc = None
-    # The best-validation weights are the ones that get tested. A cancelled run skips the test pass so
+    # The kept weights (best validation loss, or the last epoch's) are the ones that get tested. A cancelled run skips the test pass so
     # its process exits at once; `mnist-tui evaluate` (or Results) scores its checkpoint on demand.
     if status != "cancelled" and run_dir and (run_dir / runs.CHECKPOINT).exists():
         best_model, _ = runs.load_checkpoint(run_dir, str(device))

@@ -55,6 +55,8 @@ def test_bad_fractions_are_rejected():
         make_config(ema_decay=1.0)
     with pytest.raises(ValueError, match="elastic displacement"):
         make_config(elastic=-1)
+    with pytest.raises(ValueError, match="unknown keep 'first'"):
+        make_config(keep="first")
     with pytest.raises(ValueError, match="augmentation strength"):
         make_config(aug_strength=0)
 

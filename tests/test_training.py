@@ -89,6 +89,20 @@ def test_early_stopping_keeps_the_best_weights(tiny_config):
     assert saved["metrics"]["epoch"] == summary["best_epoch"]
 
 
+def test_keep_last_tests_the_final_weights_even_when_validation_got_worse(tiny_config):
+    # A constant lr of 0.5 with SGD makes validation loss jump about, so the last epoch is rarely the best.
+    best = fit(tiny_config(epochs=4, patience=0, lr=0.5, optimizer="sgd", schedule="constant"))
+    last = fit(tiny_config(epochs=4, patience=0, lr=0.5, optimizer="sgd", schedule="constant", keep="last"))
+    assert last.summary["best_epoch"] == 4 and last.summary["kept"] == "last"
+    assert last.summary["val_acc"] == last.history[-1]["val_acc"]
+    saved = torch.load(last.run_dir / "best.pt", weights_only=True)
+    assert saved["metrics"]["epoch"] == 4
+    # The same seed trains the same weights; only which epoch is kept differs.
+    assert [row["val_loss"] for row in best.history] == pytest.approx([row["val_loss"] for row in last.history])
+    lowest = min(range(4), key=lambda i: best.history[i]["val_loss"]) + 1
+    assert best.summary["best_epoch"] == lowest and best.summary["kept"] == "best"
+
+
 def test_same_seed_same_result(tiny_config):
     a = fit(tiny_config(epochs=1, seed=7))
     b = fit(tiny_config(epochs=1, seed=7))
