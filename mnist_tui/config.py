@@ -94,8 +94,9 @@ PRESETS: dict[str, dict] = {
     "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
                  "precision": "auto", "patience": 0},
     # Longer still, testing an EMA of the weights with test-time augmentation (both recorded in the summary).
-    "best": {"model": "3-layer", "epochs": 20, "batch_size": 128, "lr": 2e-3, "augment": True, "erase_p": 0.0,
-             "precision": "auto", "patience": 0, "ema_decay": 0.999, "tta": True},
+    # Batch 64 with label smoothing 0.1: 99.65% on seed 0, against 99.58% at batch 128 without smoothing.
+    "best": {"model": "3-layer", "epochs": 20, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
+             "label_smoothing": 0.1, "precision": "auto", "patience": 0, "ema_decay": 0.999, "tta": True},
     # Under 8,000 parameters; a small model takes a higher learning rate.
     "compact": {"model": "compact", "epochs": 15, "batch_size": 128, "lr": 6e-3, "augment": True, "erase_p": 0.0,
                 "precision": "auto", "patience": 0},
