@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table, write  # noqa: E402
 from mnist_tui.config import PRESETS, TrainConfig, make_config  # noqa: E402
 from mnist_tui.device import threads_per_process  # noqa: E402
+from mnist_tui.models import UnknownModel  # noqa: E402
 from mnist_tui.train import fit  # noqa: E402
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for preset in presets:
             make_config(preset=preset, **settings)
-    except ValueError as exc:
+    except (UnknownModel, ValueError) as exc:
         parser.error(str(exc))
     seeds = [0] if args.quick and args.seeds == "0,1,2" else [int(s) for s in args.seeds.split(",")]
 

@@ -30,6 +30,7 @@ def test_settings_take_the_field_type(accuracy):
     (["--set", "nope=1"], "config field"),
     (["--set", "batch_size=big"], "batch_size: 'big' is not a valid int"),
     (["--set", "aug_strength=0"], "augmentation strength"),
+    (["--set", "model=nope"], "unknown model 'nope'"),
 ])
 def test_bad_settings_stop_with_one_line(accuracy, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
