@@ -69,7 +69,7 @@ class EpochPrinter:
         elif isinstance(event, ev.RunFinished):
             s = event.summary
             self._print(f"{event.status}: run folder {event.run_dir}")
-            self._print(f"test_acc: {pct(s.get('test_acc'))} ({'last' if s.get('kept') == 'last' else 'best'} epoch {s.get('best_epoch')}, "
+            self._print(f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
                         f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)")
         elif isinstance(event, ev.RunFailed):
             self._print(f"failed: {event.reason} (run folder {event.run_dir})")

@@ -122,7 +122,7 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     report(ev.RunStarted(run_id, str(run_dir), config.model, config.augment, params, config.epochs, steps, str(device), precision))
 
     history: list[dict] = []
-    best = {"epoch": 0, "val_acc": 0.0}  # the epoch whose weights are kept (config.keep)
+    kept = {"epoch": 0, "val_acc": 0.0}  # the epoch whose weights are kept (config.keep)
     lowest_val_loss = math.inf
     status, stale, started = "finished", 0, time.perf_counter()
     try:
@@ -139,9 +139,12 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
             row.update(val_loss=val.loss, val_acc=val.acc, seconds=time.perf_counter() - row.pop("_start"))
             history.append(row)
             improved = val.loss < lowest_val_loss
-            lowest_val_loss, stale = (val.loss, 0) if improved else (lowest_val_loss, stale + 1)
+            if improved:
+                lowest_val_loss, stale = val.loss, 0
+            else:
+                stale += 1
             if improved or config.keep == "last":
-                best = {"epoch": epoch, "val_acc": val.acc}
+                kept = {"epoch": epoch, "val_acc": val.acc}
                 if run_dir:
                     runs.save_checkpoint(run_dir / runs.CHECKPOINT, config.model, spec.args, scored.state_dict(),
                                          config.to_dict(), {"epoch": epoch, **{k: v for k, v in row.items()}}, (MEAN, STD))
@@ -155,12 +158,12 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
             if _should_stop(stop, world, device):
                 status = "cancelled"
                 break
-        return _finish(scored, config, splits, device, precision, channels_last, run_dir, run_id, status, best,
+        return _finish(scored, config, splits, device, precision, channels_last, run_dir, run_id, status, kept,
                        history, params, started, report)
     except BaseException as error:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         if run_dir:
-            summary = _summary(config, params, history, best, None, started, "failed", False)
+            summary = _summary(config, params, history, kept, None, started, "failed", False)
             summary["reason"] = reason
             summary["traceback"] = traceback.format_exc(limit=8)
             runs.write_json(run_dir / "summary.json", summary)
@@ -239,16 +242,16 @@ def _should_stop(stop: StopFlag, world: int, device: torch.device) -> bool:
     return bool(tensor.item())
 
 
-def _summary(config, params, history, best, test_acc, started, status, stopped_early) -> dict:
+def _summary(config, params, history, kept, test_acc, started, status, stopped_early) -> dict:
     return {
         "model": config.model,
         "augment": config.augment,
         "params": params,
         "epochs": config.epochs,
         "epochs_run": len(history),
-        "best_epoch": best["epoch"] or None,  # the epoch whose weights were kept and tested
+        "best_epoch": kept["epoch"] or None,  # the epoch whose weights were kept and tested
         "kept": config.keep,
-        "val_acc": best["val_acc"] if best["epoch"] else None,
+        "val_acc": kept["val_acc"] if kept["epoch"] else None,
         "test_acc": test_acc,
         "train_seconds": round(time.perf_counter() - started, 3),
         "stopped_early": stopped_early,
@@ -260,13 +263,14 @@ def _summary(config, params, history, best, test_acc, started, status, stopped_e
     }
 
 
-def _finish(model, config, splits, device, precision, channels_last, run_dir, run_id, status, best, history, params,
+def _finish(model, config, splits, device, precision, channels_last, run_dir, run_id, status, kept, history, params,
             started, report) -> RunResult:
     stopped_early = status == "stopped_early"
     status = "finished" if stopped_early else status
     test_acc = None
-    # The kept weights (best validation loss, or the last epoch's) are the ones that get tested. A cancelled run skips the test pass so
-    # its process exits at once; `mnist-tui evaluate` (or Results) scores its checkpoint on demand.
+    # The kept weights (best validation loss, or the last epoch's) are the ones that get tested. A
+    # cancelled run skips the test pass so its process exits at once; `mnist-tui evaluate` (or Results)
+    # scores its checkpoint on demand.
     if status != "cancelled" and run_dir and (run_dir / runs.CHECKPOINT).exists():
         best_model, _ = runs.load_checkpoint(run_dir, str(device))
         best_model = best_model.to(memory_format=torch.channels_last) if channels_last else best_model
@@ -282,7 +286,7 @@ def _finish(model, config, splits, device, precision, channels_last, run_dir, ru
             "test_acc": test.acc,
         })
         model = best_model
-    summary = _summary(config, params, history, best, test_acc, started, status, stopped_early)
+    summary = _summary(config, params, history, kept, test_acc, started, status, stopped_early)
     if run_dir:
         runs.write_json(run_dir / "summary.json", summary)
         run_dir = runs.finalize(run_dir, status, test_acc)
