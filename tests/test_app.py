@@ -20,7 +20,9 @@ async def wait_for(pilot, condition, timeout=TIMEOUT, step=0.2):
         if condition():
             return True
         await pilot.pause(step)
-    raise AssertionError("timed out waiting; screen was:\n" + screen_text(pilot.app))
+    runs = [f"{v.label}: {v.status}, epoch {v.epoch}/{v.epochs}, batch {v.batch}/{v.batches} {v.reason}"
+            for v in pilot.app.board]
+    raise AssertionError("timed out waiting; runs: " + "; ".join(runs) + "\nscreen was:\n" + screen_text(pilot.app))
 
 
 async def fill_train_form(pilot, model="1-layer", epochs="2"):
@@ -30,6 +32,7 @@ async def fill_train_form(pilot, model="1-layer", epochs="2"):
     form.query_one("#model").value = model
     epochs_input = form.query_one("#epochs")
     epochs_input.focus()
+    await wait_for(pilot, lambda: pilot.app.focused is epochs_input, 30)
     epochs_input.value = ""
     await pilot.press(*epochs)
     await pilot.press("enter")
@@ -121,9 +124,15 @@ async def test_compare_trains_four_models_and_shows_the_table(synthetic_dir, run
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen", 30)
-        await pilot.press("backspace", "1", "tab", "backspace", "3", "0", "0", "enter")  # 1 epoch, 300 images
+        # Type only once the cursor is in the epochs field, as a person would: keys pressed while the screen
+        # is still mounting go nowhere, and the form would start 300 epochs on all the images.
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "compare-epochs", 30)
+        await pilot.press("backspace", "1", "tab", "backspace", "3", "0", "0")  # 1 epoch, 300 images
+        form = app.screen
+        assert (form.query_one("#compare-epochs").value, form.query_one("#compare-subset").value) == ("1", "300")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.board) == 4 and "3-layer-aug" in screen_text(app))
-        await wait_for(pilot, lambda: not app.board.active() and "best val acc" in screen_text(app), 300)
+        await wait_for(pilot, lambda: not app.board.active() and "best val acc" in screen_text(app))
         text = screen_text(app)
         for label in ("1-layer", "2-layer", "3-layer", "3-layer-aug"):
             assert label in text
