@@ -68,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--procs", type=int, default=1, help="data-parallel ranks (torch.distributed)")
     add_train_flags(train)
 
-    evaluate = sub.add_parser("evaluate", help="test accuracy, confusion matrix and per-class scores of a run")
-    evaluate.add_argument("run", help="run folder or name prefix")
+    evaluate = sub.add_parser("evaluate", help="test accuracy, confusion matrix and per-class scores of a run "
+                                               "(of several: each one's accuracy, then their ensemble's)")
+    evaluate.add_argument("run", nargs="+", help="run folder or name prefix; two or more are scored as an ensemble "
+                                                 "that averages their softmax probabilities")
     _add_runs_dir(evaluate)
     _add_data_dir(evaluate)
 
@@ -174,13 +176,21 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .console import pct, table
-    from .evaluate import evaluate_run, row_percentages, worst_confusions
+    from .evaluate import evaluate_ensemble, evaluate_run, row_percentages, worst_confusions
     from .runs import resolve_run
 
-    run_dir = resolve_run(args.runs_dir, args.run)
-    report = evaluate_run(run_dir, args.data_dir)
-    print(f"run: {run_dir}")
-    print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+    run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
+    if len(run_dirs) == 1:
+        report = evaluate_run(run_dirs[0], args.data_dir)
+        print(f"run: {run_dirs[0]}")
+        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+    else:
+        members, report = evaluate_ensemble(run_dirs, args.data_dir)
+        print("each run alone, as it was scored when it finished:")
+        print(table(["run", "test acc", "loss"], [[p.name, pct(m.test_acc), f"{m.test_loss:.4f}"]
+                                                  for p, m in zip(run_dirs, members)], "lrr"))
+        print(f"\nensemble of {len(run_dirs)} (mean of their softmax probabilities): test accuracy {pct(report.test_acc)}  "
+              f"(loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
     digits = [str(d) for d in range(10)]
     print("confusion matrix (rows: true, columns: predicted), counts")
     print(table(["true"] + digits, [[d] + row for d, row in zip(range(10), report.confusion.tolist())]))

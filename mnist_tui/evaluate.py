@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -78,9 +79,13 @@ def predict_logits(model, images: torch.Tensor, device: torch.device | None = No
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, device: torch.device | None = None,
              precision: str = "fp32", batch_size: int = EVAL_BATCH, channels_last: bool = False, tta: bool = False) -> Metrics:
-    logits = predict_logits(model, images, device, precision, batch_size, channels_last, tta)
-    loss = F.cross_entropy(logits, labels).item() if len(labels) else 0.0
-    predictions = logits.argmax(1)
+    return score(predict_logits(model, images, device, precision, batch_size, channels_last, tta), labels)
+
+
+def score(scores: torch.Tensor, labels: torch.Tensor) -> Metrics:
+    """Loss, accuracy and predictions from logits or log-probabilities (cross-entropy treats both alike)."""
+    loss = F.cross_entropy(scores, labels).item() if len(labels) else 0.0
+    predictions = scores.argmax(1)
     acc = (predictions == labels).float().mean().item() if len(labels) else 0.0
     return Metrics(loss, acc, predictions.numpy())
 
@@ -119,16 +124,46 @@ class Report:
     predictions: np.ndarray
 
 
-def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
-    """Load a run's best checkpoint and evaluate it on the test set."""
-    from .data import load_splits
+def _report(scores: torch.Tensor, labels: torch.Tensor) -> Report:
+    metrics, truth = score(scores, labels), labels.numpy()
+    return Report(metrics.acc, metrics.loss, confusion(truth, metrics.predictions),
+                  per_class(truth, metrics.predictions), truth, metrics.predictions)
+
+
+def _kept_model(run_dir, device: str):
+    """A run's kept model, whether it was tested with test-time augmentation, and its data folder."""
     from .runs import load_checkpoint
 
     model, checkpoint = load_checkpoint(run_dir, device)
-    splits = load_splits(data_dir or checkpoint.get("config", {}).get("data_dir") or None)
-    # A run trained with test-time augmentation is scored the same way it was when it finished.
-    tta = bool(checkpoint.get("config", {}).get("tta", False))
-    metrics = evaluate(model, splits.test_x, splits.test_y, torch.device(device), tta=tta)
-    labels = splits.test_y.numpy()
-    return Report(metrics.acc, metrics.loss, confusion(labels, metrics.predictions),
-                  per_class(labels, metrics.predictions), labels, metrics.predictions)
+    config = checkpoint.get("config", {})
+    return model, bool(config.get("tta", False)), config.get("data_dir") or None
+
+
+def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
+    """Load a run's best checkpoint and evaluate it on the test set, as it was scored when it finished."""
+    from .data import load_splits
+
+    model, tta, own_data = _kept_model(run_dir, device)
+    splits = load_splits(data_dir or own_data)
+    return _report(predict_logits(model, splits.test_x, torch.device(device), tta=tta), splits.test_y)
+
+
+def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Report], Report]:
+    """Each run on the test set, and the ensemble of them all: the mean of their softmax probabilities.
+
+    Every member is scored as it was when it finished, on the test set of `data_dir` (or the first
+    run's data folder), so the members and the ensemble see the same images."""
+    from .data import load_splits
+    from .runs import RunError
+
+    paths = [Path(p).resolve() for p in run_dirs]
+    if len(paths) < 2:
+        raise RunError("an ensemble needs at least two runs")
+    if len(set(paths)) < len(paths):
+        raise RunError("the same run is listed twice; an ensemble needs different runs")
+    loaded = [_kept_model(p, device) for p in paths]  # every checkpoint is checked before any scoring
+    splits = load_splits(data_dir or loaded[0][2])
+    members = [predict_logits(model, splits.test_x, torch.device(device), tta=tta) for model, tta, _ in loaded]
+    probs = torch.stack([m.softmax(1) for m in members]).mean(0)
+    ensemble = _report(torch.log(probs.clamp_min(1e-12)), splits.test_y)
+    return [_report(m, splits.test_y) for m in members], ensemble

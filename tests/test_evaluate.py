@@ -88,3 +88,28 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 5)
     faults = {mode: int(subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True,
                                        check=True, timeout=120).stdout) for mode in ("default", "keep")}
     assert faults["keep"] * 4 < faults["default"], faults  # here: about 500 against 5,000-12,000
+
+
+def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_dir):
+    from mnist_tui.data import load_splits
+    from mnist_tui.evaluate import evaluate_ensemble, evaluate_run
+    from mnist_tui.runs import RunError, load_checkpoint
+    from mnist_tui.train import fit
+
+    # Two weak models that disagree, one of them tested with test-time augmentation.
+    a = fit(tiny_config(epochs=1, seed=0, train_subset=200)).run_dir
+    b = fit(tiny_config(epochs=1, seed=1, train_subset=200, tta=True)).run_dir
+    members, ensemble = evaluate_ensemble([a, b])
+
+    assert [m.test_acc for m in members] == [evaluate_run(a).test_acc, evaluate_run(b).test_acc]
+    test = load_splits(synthetic_dir)
+    probs = [predict_logits(load_checkpoint(path)[0], test.test_x, tta=tta).softmax(1) for path, tta in ((a, False), (b, True))]
+    mean = (probs[0] + probs[1]) / 2
+    assert (ensemble.predictions == mean.argmax(1).numpy()).all()
+    assert ensemble.test_acc == pytest.approx((mean.argmax(1) == test.test_y).float().mean().item())
+    assert ensemble.test_loss == pytest.approx(-mean[range(len(test.test_y)), test.test_y].log().mean().item(), rel=1e-5)
+    assert ensemble.confusion.sum() == len(test.test_y)
+
+    for bad, message in (([a], "at least two"), ([a, a], "listed twice")):
+        with pytest.raises(RunError, match=message):
+            evaluate_ensemble(bad)
