@@ -181,40 +181,6 @@ class Compact(nn.Module):
         return stem_then(self.features, x)
 
 
-class Ensemble(nn.Module):
-    """`k` copies of a registry model, each from its own random start, trained side by side on the same
-    batches. In training mode the output is every member's logits, (k, n, 10), so each member learns from
-    its own loss (`member_loss`); in eval mode it is the log of their mean softmax probabilities, (n, 10),
-    which softmax, argmax and cross-entropy read like any logits."""
-
-    def __init__(self, member: str = "3-layer", k: int = 3):
-        super().__init__()
-        self.members = nn.ModuleList(build_model(member) for _ in range(k))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = torch.stack([member(x) for member in self.members])
-        if self.training:
-            return logits
-        return torch.log(logits.float().softmax(-1).mean(0))
-
-
-def member_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of a model's training output: (the loss to minimise, the loss per model to report).
-    For an ensemble's (k, n, 10) the first is the sum of its members' losses, so each member gets the
-    gradient it would get trained alone, and the second their mean."""
-    if logits.dim() == 2:
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-        return loss, loss
-    k = logits.shape[0]
-    mean = F.cross_entropy(logits.float().flatten(0, 1), labels.repeat(k), label_smoothing=label_smoothing)
-    return k * mean, mean
-
-
-def training_scores(logits: torch.Tensor) -> torch.Tensor:
-    """(n, 10) scores whose argmax is the model's prediction, from a training output (an ensemble's mean probabilities)."""
-    return logits if logits.dim() == 2 else logits.float().softmax(-1).mean(0)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -248,8 +214,6 @@ register(ModelSpec(
 ))
 register(ModelSpec("convnet", ConvNet, "conv16-32 (pad 2), linear", "convnet tutorial"))
 register(ModelSpec("compact", Compact, "<8k params, 1x1 transition, GAP", "mnist-tui"))
-register(ModelSpec("3-layer-x3", Ensemble, "three 3-layer CNNs, mean of their probabilities", "mnist-tui",
-                   {"member": "3-layer", "k": 3}))
 
 
 class UnknownModel(KeyError):

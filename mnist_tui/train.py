@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import torch
 import torch._dynamo  # noqa: F401 - the first optimizer imports it (1.5 s here); pay that at import, not mid-run
+import torch.nn.functional as F
 
 from . import events as ev
 from . import runs
@@ -20,7 +21,7 @@ from .config import TrainConfig
 from .data import load_splits
 from .device import autocast, keep_freed_memory, pick_device, pick_precision, set_threads
 from .evaluate import confusion, evaluate, per_class
-from .models import count_params, get_spec, member_loss, training_scores
+from .models import count_params, get_spec
 
 PROGRESS_INTERVAL = 0.1  # seconds: batch progress is throttled to about 10 Hz
 
@@ -200,7 +201,7 @@ def _train_epoch(model, optimizer, scheduler, data, config, generators, channels
     for batch, (x, y) in enumerate(batches, 1):
         with autocast(device, precision):
             logits = model(x)
-            loss, per_model = member_loss(logits, y, config.label_smoothing)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -208,8 +209,8 @@ def _train_epoch(model, optimizer, scheduler, data, config, generators, channels
             scheduler.step()
         if ema is not None:
             ema.update_parameters(model.module if hasattr(model, "module") else model)
-        loss_sum += per_model.detach() * len(y)
-        correct += (training_scores(logits.detach()).argmax(1) == y).sum()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
         now = time.perf_counter()
         if now - last_report >= PROGRESS_INTERVAL or batch == steps:
@@ -217,7 +218,7 @@ def _train_epoch(model, optimizer, scheduler, data, config, generators, channels
             rate = seen * shard[1] / max(now - epoch_start, 1e-9)
             remaining = (steps - batch) + steps * (config.epochs - epoch)
             eta = remaining * (now - epoch_start) / batch
-            report(ev.BatchProgress(run_id, epoch, config.epochs, batch, steps, per_model.item(), rate, eta))
+            report(ev.BatchProgress(run_id, epoch, config.epochs, batch, steps, loss.item(), rate, eta))
         if _should_stop(stop, shard[1], device):
             return None
     elapsed = time.perf_counter() - epoch_start

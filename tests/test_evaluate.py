@@ -19,7 +19,7 @@ def trained_a_little(name: str) -> torch.nn.Module:
     model = models.build_model(name)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(3):
-        loss, _ = models.member_loss(model(torch.randn(32, 1, 28, 28) * 2 + 1), torch.randint(0, 10, (32,)))
+        loss = torch.nn.functional.cross_entropy(model(torch.randn(32, 1, 28, 28) * 2 + 1), torch.randint(0, 10, (32,)))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
