@@ -187,7 +187,7 @@ def cmd_evaluate(args) -> int:
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
-        print(table(["run", "test acc", "loss"], [[p.name, pct(m.test_acc), f"{m.test_loss:.4f}"]
+        print(table(["run", "test acc", "loss"], [[p.name, pct(m.acc), f"{m.loss:.4f}"]
                                                   for p, m in zip(run_dirs, members)], "lrr"))
         print(f"\nensemble of {len(run_dirs)} (mean of their softmax probabilities): test accuracy {pct(report.test_acc)}  "
               f"(loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")

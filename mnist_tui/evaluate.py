@@ -124,8 +124,8 @@ class Report:
     predictions: np.ndarray
 
 
-def _report(scores: torch.Tensor, labels: torch.Tensor) -> Report:
-    metrics, truth = score(scores, labels), labels.numpy()
+def _report(metrics: Metrics, labels: torch.Tensor) -> Report:
+    truth = labels.numpy()
     return Report(metrics.acc, metrics.loss, confusion(truth, metrics.predictions),
                   per_class(truth, metrics.predictions), truth, metrics.predictions)
 
@@ -145,11 +145,11 @@ def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
 
     model, tta, own_data = _kept_model(run_dir, device)
     splits = load_splits(data_dir or own_data)
-    return _report(predict_logits(model, splits.test_x, torch.device(device), tta=tta), splits.test_y)
+    return _report(evaluate(model, splits.test_x, splits.test_y, torch.device(device), tta=tta), splits.test_y)
 
 
-def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Report], Report]:
-    """Each run on the test set, and the ensemble of them all: the mean of their softmax probabilities.
+def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Metrics], Report]:
+    """Each run's test metrics, and the ensemble of them all: the mean of their softmax probabilities.
 
     Every member is scored as it was when it finished, on the test set of `data_dir` (or the first
     run's data folder), so the members and the ensemble see the same images."""
@@ -165,5 +165,5 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
     splits = load_splits(data_dir or loaded[0][2])
     members = [predict_logits(model, splits.test_x, torch.device(device), tta=tta) for model, tta, _ in loaded]
     probs = torch.stack([m.softmax(1) for m in members]).mean(0)
-    ensemble = _report(torch.log(probs.clamp_min(1e-12)), splits.test_y)
-    return [_report(m, splits.test_y) for m in members], ensemble
+    ensemble = _report(score(torch.log(probs.clamp_min(1e-12)), splits.test_y), splits.test_y)
+    return [score(m, splits.test_y) for m in members], ensemble

@@ -101,7 +101,7 @@ def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_d
     b = fit(tiny_config(epochs=1, seed=1, train_subset=200, tta=True)).run_dir
     members, ensemble = evaluate_ensemble([a, b])
 
-    assert [m.test_acc for m in members] == [evaluate_run(a).test_acc, evaluate_run(b).test_acc]
+    assert [m.acc for m in members] == [evaluate_run(a).test_acc, evaluate_run(b).test_acc]
     test = load_splits(synthetic_dir)
     probs = [predict_logits(load_checkpoint(path)[0], test.test_x, tta=tta).softmax(1) for path, tta in ((a, False), (b, True))]
     mean = (probs[0] + probs[1]) / 2
