@@ -181,32 +181,6 @@ class Compact(nn.Module):
         return stem_then(self.features, x)
 
 
-def separable(c_in: int, c_out: int) -> list[nn.Module]:
-    """A depthwise 3x3 conv then a pointwise 1x1, each with BN and ReLU (MobileNet v1): about a ninth of a
-    full 3x3 conv's parameters at these widths, so a small budget buys wider layers."""
-    return [nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(),
-            *conv_bn(c_in, c_out, kernel=1, padding=0)]
-
-
-class CompactSeparable(nn.Module):
-    """Under 8k parameters: a full first conv, then depthwise-separable blocks 24-32-32-40-40 at 28, 14 and
-    7 pixels, global average pooling and a linear layer."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            *conv_bn(1, 16),                                        # 28
-            *separable(16, 24), nn.MaxPool2d(2),                    # 28 -> 14
-            *separable(24, 32), *separable(32, 32), nn.MaxPool2d(2),  # 14 -> 7
-            *separable(32, 40), *separable(40, 40),                 # 7
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.classifier = nn.Linear(40, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(stem_then(self.features, x))
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -240,7 +214,6 @@ register(ModelSpec(
 ))
 register(ModelSpec("convnet", ConvNet, "conv16-32 (pad 2), linear", "convnet tutorial"))
 register(ModelSpec("compact", Compact, "<8k params, 1x1 transition, GAP", "mnist-tui"))
-register(ModelSpec("compact-sep", CompactSeparable, "<8k params, depthwise-separable 24-40, GAP", "mnist-tui"))
 
 
 class UnknownModel(KeyError):
