@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import time
+from typing import Callable
 
 _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+"[^>]*>(.*?)</text>')
 CELL_WIDTH = 12.2  # Textual's SVG cell width
@@ -40,3 +42,13 @@ async def settle_screen(pilot, tries: int = 30) -> str:
             return text
         previous = text
     return previous or ""
+
+
+async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30, step: float = 0.1,
+                     context: Callable[[], str] = lambda: "") -> None:
+    """Pause until `condition()` holds; past `timeout` seconds, fail with `context()` and the screen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting{context()}\nscreen was:\n{screen_text(pilot.app)}")
+        await pilot.pause(step)

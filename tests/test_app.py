@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from screen import screen_text
+from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
 
@@ -15,14 +15,10 @@ TIMEOUT = 150  # seconds for a spawned training to finish on a loaded 2-core mac
 
 
 async def wait_for(pilot, condition, timeout=TIMEOUT, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await pilot.pause(step)
-    runs = [f"{v.label}: {v.status}, epoch {v.epoch}/{v.epochs}, batch {v.batch}/{v.batches} {v.reason}"
-            for v in pilot.app.board]
-    raise AssertionError("timed out waiting; runs: " + "; ".join(runs) + "\nscreen was:\n" + screen_text(pilot.app))
+    def runs() -> str:
+        return "; runs: " + "; ".join(f"{v.label}: {v.status}, epoch {v.epoch}/{v.epochs}, batch {v.batch}/{v.batches} {v.reason}"
+                                       for v in pilot.app.board)
+    await wait_until(pilot, condition, timeout, step, runs)
 
 
 async def fill_train_form(pilot, model="1-layer", epochs="2"):

@@ -15,7 +15,7 @@ from mnist_tui.data import load_arrays
 from mnist_tui.train import fit
 from mnist_tui.widgets.canvas import DigitCanvas
 
-from screen import screen_text
+from screen import screen_text, wait_until
 
 PERCENT = re.compile(r"predicted \d \(\d+\.\d%\)")
 
@@ -220,10 +220,8 @@ async def test_the_best_run_is_the_default_and_another_can_be_chosen(trained, ru
         await open_predict(pilot)
         assert good in screen_text(pilot.app)
         await pilot.press("s")  # opens the model list, newest run first: the poor one is above the default
-        for _ in range(100):  # keys go to the list once it is open and has the focus, as a person would see
-            if type(pilot.app.focused).__name__ == "SelectOverlay":
-                break
-            await pilot.pause(0.1)
+        # keys go to the list once it is open and has the focus, as a person would see
+        await wait_until(pilot, lambda: type(pilot.app.focused).__name__ == "SelectOverlay", 10)
         await pilot.press("up", "enter")
         text = await wait_for(pilot, re.escape(poor))
         assert good not in text
