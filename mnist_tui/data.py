@@ -17,9 +17,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 from typing import Callable
 
 import numpy as np
+
+from .fileio import read_json, write_atomic  # noqa: F401 - re-exported for older imports
 
 # Official uncompressed files and their md5 (yann.lecun.com / torchvision).
 OFFICIAL_MD5 = {
@@ -93,29 +96,6 @@ def md5_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from disk, or {} when the file is missing or unreadable (a run may have died mid-way)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 # ---------------------------------------------------------------- verification
