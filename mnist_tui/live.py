@@ -164,7 +164,7 @@ class FolderStop:
     The file is checked at most every `every` seconds. `status` says how the run should be recorded
     when it stops: `cancelled` by default, `interrupted` after a signal."""
 
-    def __init__(self, run_dir: Path | None, stop=None, every: float = 0.25):
+    def __init__(self, run_dir: Path | None = None, stop=None, every: float = 0.25):
         self.run_dir = Path(run_dir) if run_dir else None
         self.stop = stop
         self.every = every

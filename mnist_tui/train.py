@@ -217,7 +217,10 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
         run_dir = None
     run_id = run_id or (runs.stem(run_dir) if run_dir else f"rank{rank}")
     record = Recorder(run_dir, run_id, report)
-    stop = live.FolderStop(run_dir, stop)
+    if isinstance(stop, live.FolderStop):
+        stop.run_dir = stop.run_dir or run_dir
+    else:
+        stop = live.FolderStop(run_dir, stop)
     resolved = {"device": str(device), "precision": precision, "threads": threads, "world_size": world,
                 "torch": torch.__version__, "python": platform.python_version(),
                 "synthetic_data": splits.synthetic, "train_images": len(splits.train_x)}
