@@ -217,10 +217,13 @@ def cmd_train(args) -> int:
             return launch(config, args.procs)
     from .train import fit
 
+    printer = EpochPrinter()
     with _StopSignals() as signals:
         try:
-            result = fit(config, EpochPrinter(), signals.flag, run_dir=run_dir, resume=bool(args.resume))
-        except BaseException:
+            result = fit(config, printer, signals.flag, run_dir=run_dir, resume=bool(args.resume))
+        except Exception:
+            if printer.failed:  # fit printed its one "failed: reason" line and recorded the run
+                return 1
             if run_dir is not None and run_dir.exists():
                 from . import runs
 
@@ -376,6 +379,8 @@ def cmd_compare(args) -> int:
                 [[r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
                   pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
                  for r in rows], "lrrrrrl"))
+    if isinstance(path, OSError):
+        raise CliError(f"could not write compare.json: {path.strerror or path}")
     print(f"\nwrote {path}")
     return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
 
@@ -421,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a full disk, a read-only or missing folder: one line, not a traceback
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

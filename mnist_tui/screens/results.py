@@ -105,7 +105,7 @@ class ResultsScreen(Screen):
 
     def _load(self, app_data_dir: Path | None) -> None:
         """Post what the files hold at once, then the test-set evaluation the gallery (and a cancelled run) needs."""
-        summary = runs.read_json(self.run_dir / "summary.json")
+        summary = runs.Summary.from_dict(runs.read_json(self.run_dir / runs.SUMMARY)).to_dict()  # types checked
         config = runs.read_json(self.run_dir / "config.json")
         saved = runs.read_json(self.run_dir / "confusion.json")
         metrics = runs.read_metrics(self.run_dir)
