@@ -94,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
     add_predict_parser(sub)
+
+    inspect = sub.add_parser("inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run")
+    inspect.add_argument("target", metavar="MODEL|RUN", help="registry name (see `mnist-tui models`) or run folder/prefix")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runs_dir(inspect)
+
+    export = sub.add_parser("export", help="write a run's model as one ONNX file and check it with onnxruntime")
+    export.add_argument("run", help="run folder or name prefix")
+    export.add_argument("--out", default=None, metavar="FILE.onnx", help="where to write it (default: model.onnx in the run)")
+    _add_runs_dir(export)
+    _add_data_dir(export)
     return parser
 
 
@@ -252,6 +263,22 @@ def cmd_compare(args) -> int:
     return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
 
 
+def cmd_inspect(args) -> int:
+    import json
+
+    from .inspect import format_table, inspect_target
+
+    inspection = inspect_target(args.target, args.runs_dir)
+    print(json.dumps(inspection.to_json(), indent=2) if args.json else format_table(inspection))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import cmd_export as run
+
+    return run(args)
+
+
 def cmd_app(args) -> int:
     from .app import make_app
 
@@ -275,7 +302,7 @@ def cmd_serve(args) -> int:
 
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
-            "predict": cmd_predict, "compare": cmd_compare,
+            "predict": cmd_predict, "compare": cmd_compare, "inspect": cmd_inspect, "export": cmd_export,
             "app": cmd_app, "serve": cmd_serve}
 
 
