@@ -187,14 +187,15 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .console import pct, table
-    from .evaluate import evaluate_ensemble, evaluate_run, row_percentages, worst_confusions
+    from .evaluate import agreement_line, evaluate_ensemble, evaluate_run, recorded_test_acc, row_percentages, worst_confusions
     from .runs import resolve_run
 
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
     if len(run_dirs) == 1:
         report = evaluate_run(run_dirs[0], args.data_dir)
         print(f"run: {run_dirs[0]}")
-        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)")
+        print(agreement_line(report.test_acc, recorded_test_acc(run_dirs[0])) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")

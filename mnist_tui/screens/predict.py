@@ -236,16 +236,17 @@ class PredictScreen(Screen):
 
     @work(thread=True, exclusive=True, group="predict-model")
     def load_model(self, run_dir: Path) -> None:
-        from ..runs import RunError, load_checkpoint  # imports torch: here, never on the UI thread
+        from ..inference import load_run  # imports torch: here, never on the UI thread
+        from ..runs import RunError
 
         try:
-            model, checkpoint = load_checkpoint(run_dir)
+            run = load_run(run_dir)  # the model with the precision, TTA and normalisation its run was tested with
         except RunError as error:
             self.post_message(self.ModelFailed(run_dir, str(error)))
         except Exception as error:  # noqa: BLE001 - one line on screen, not a crash
             self.post_message(self.ModelFailed(run_dir, f"{type(error).__name__}: {error}"))
         else:
-            self.post_message(self.ModelLoaded(run_dir, model, checkpoint))
+            self.post_message(self.ModelLoaded(run_dir, run, run.checkpoint))
 
     @work(thread=True, exclusive=True, group="predict-draw")
     def predict_canvas(self, model, pixels: np.ndarray) -> None:
