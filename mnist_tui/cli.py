@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first")
+    runs.add_argument("--compare", nargs="+", metavar="RUN", help="compare these runs: scores, speed and differing config")
     _add_runs_dir(runs)
 
     app = sub.add_parser("app", help="open the terminal app (the default with no command)")
@@ -219,6 +220,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    if args.compare:
+        return cmd_compare_runs(args)
     from .console import pct, table
     from .runs import list_runs
 
@@ -229,6 +232,14 @@ def cmd_runs(args) -> int:
     print(table(["started", "model", "aug", "epochs", "val acc", "test acc", "status", "folder"],
                 [[r.started, r.model, "yes" if r.augment else "no", r.epochs_run, pct(r.val_acc), pct(r.test_acc), r.status, r.name] for r in runs],
                 "lllrrrll"))
+    return 0
+
+
+def cmd_compare_runs(args) -> int:
+    from .comparison import compare_runs, format_comparison
+    from .runs import resolve_run
+
+    print(format_comparison(compare_runs([resolve_run(args.runs_dir, ref) for ref in args.compare])))
     return 0
 
 
