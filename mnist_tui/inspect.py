@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def inspect_model(model: nn.Module, name: str, batch_size: int) -> Inspection:
     """One row per leaf layer in the order the forward pass calls it, measured by hooks on a real pass
     for one image and for `batch_size` images (fp32, inference mode). Layers the forward pass never calls
     are listed after, with their parameters, so the totals match the model's."""
+    # a contiguous copy: a channels_last model's Flatten would copy, and the table would depend on how it was loaded
+    model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     one, batch = _forward_trace(model, 1), _forward_trace(model, batch_size)
     batch_bytes = {module: fresh for module, _, _, _, fresh in batch}
     rows = [LayerRow(label, type(module).__name__, shape, count_params_own(module), macs, fresh, batch_bytes.get(module, 0))
@@ -140,16 +143,23 @@ def inspect_target(target: str, runs_dir: Path | str = "runs") -> Inspection:
     return inspect_model(model, checkpoint["model_name"], batch)
 
 
-def format_table(inspection: Inspection) -> str:
-    from .console import human_bytes, table
+def table_rows(inspection: Inspection) -> list[tuple[str, ...]]:
+    """The table's cells as text, one row per layer, then the totals."""
+    from .console import human_bytes
 
-    rows = [[layer.name, layer.type, "x".join(map(str, layer.output_shape)) or "-", f"{layer.params:,}",
-             f"{layer.macs:,}", human_bytes(layer.activation_bytes), human_bytes(layer.batch_activation_bytes)]
+    rows = [(layer.name, layer.type, "x".join(map(str, layer.output_shape)) or "-", f"{layer.params:,}",
+             f"{layer.macs:,}", human_bytes(layer.activation_bytes), human_bytes(layer.batch_activation_bytes))
             for layer in inspection.layers]
-    rows.append(["total", "", "", f"{inspection.total_params:,}", f"{inspection.total_macs:,}",
-                 human_bytes(inspection.total_activation_bytes), human_bytes(inspection.total_batch_activation_bytes)])
+    rows.append(("total", "", "", f"{inspection.total_params:,}", f"{inspection.total_macs:,}",
+                 human_bytes(inspection.total_activation_bytes), human_bytes(inspection.total_batch_activation_bytes)))
+    return rows
+
+
+def format_table(inspection: Inspection) -> str:
+    from .console import table
+
     headers = ["layer", "type", "output", "params", "MACs", "act/image", f"act/batch {inspection.batch_size}"]
-    lines = table(headers, rows, "lllrrrr").splitlines()
+    lines = table(headers, table_rows(inspection), "lllrrrr").splitlines()
     lines.insert(len(lines) - 1, lines[1])  # a rule above the totals
     return "\n".join(lines)
 
@@ -187,3 +197,23 @@ def feature_maps(model: nn.Module, image: np.ndarray, normalization: tuple[float
         for handle in handles:
             handle.remove()
     return maps
+
+
+def to_tiles(arrays: np.ndarray, size: int, symmetric: bool = False) -> list[np.ndarray]:
+    """Stacked maps (n, h, w) -> n uint8 tiles of size x size, on one scale shared by all of them, so channels
+    compare: min..max, or -m..m around a mid-grey zero when `symmetric` (signed filter weights). Downscaled by
+    block means when h is a multiple of size, else resized by nearest neighbour."""
+    arrays = np.asarray(arrays, dtype=np.float32)
+    if symmetric:
+        peak = float(np.abs(arrays).max()) or 1.0
+        scaled = (arrays / peak + 1.0) * 127.5
+    else:
+        low, high = float(arrays.min()), float(arrays.max())
+        scaled = (arrays - low) / ((high - low) or 1.0) * 255.0
+    n, h, w = scaled.shape
+    if h % size == 0 and w % size == 0:
+        scaled = scaled.reshape(n, size, h // size, size, w // size).mean(axis=(2, 4))
+    else:
+        rows, cols = np.arange(size) * h // size, np.arange(size) * w // size
+        scaled = scaled[:, rows][:, :, cols]
+    return [tile for tile in np.clip(scaled.round(), 0, 255).astype(np.uint8)]
