@@ -85,7 +85,7 @@ class MnistApp(App):
             "train": ("train", "TrainScreen"), "dashboard": ("dashboard", "DashboardScreen"),
             "compare": ("dashboard", "CompareScreen"), "data": ("data", "DataScreen"),
             "runs": ("runs", "RunsScreen"), "results": ("results", "ResultsScreen"),
-            "predict": ("predict", "PredictScreen"),
+            "predict": ("predict", "PredictScreen"), "model": ("model", "ModelScreen"),
         }
         module, cls = modules[name]
         screen = getattr(import_module(f".screens.{module}", __package__), cls)(*args, **kwargs)

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first (live ones with their progress)")
+    runs.add_argument("--compare", nargs="+", metavar="RUN", help="compare these runs: scores, speed and differing config")
     _add_runs_dir(runs)
 
     watch = sub.add_parser("watch", help="follow live runs with a progress line until they end (Ctrl-C leaves them training)")
@@ -105,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
     add_predict_parser(sub)
+
+    inspect = sub.add_parser("inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run")
+    inspect.add_argument("target", metavar="MODEL|RUN", help="registry name (see `mnist-tui models`) or run folder/prefix")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runs_dir(inspect)
+
+    export = sub.add_parser("export", help="write a run's model as one ONNX file and check it with onnxruntime")
+    export.add_argument("run", help="run folder or name prefix")
+    export.add_argument("--out", default=None, metavar="FILE.onnx", help="where to write it (default: model.onnx in the run)")
+    _add_runs_dir(export)
+    _add_data_dir(export)
     return parser
 
 
@@ -236,14 +248,15 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .console import pct, table
-    from .evaluate import evaluate_ensemble, evaluate_run, row_percentages, worst_confusions
+    from .evaluate import agreement_line, evaluate_ensemble, evaluate_run, recorded_test_acc, row_percentages, worst_confusions
     from .runs import resolve_run
 
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
     if len(run_dirs) == 1:
         report = evaluate_run(run_dirs[0], args.data_dir)
         print(f"run: {run_dirs[0]}")
-        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)")
+        print(agreement_line(report.test_acc, recorded_test_acc(run_dirs[0])) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
@@ -274,6 +287,8 @@ def _progress(info) -> str:
 
 
 def cmd_runs(args) -> int:
+    if args.compare:
+        return cmd_compare_runs(args)
     from .console import pct, table
     from .runs import list_runs
 
@@ -351,6 +366,14 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def cmd_compare_runs(args) -> int:
+    from .comparison import compare_runs, format_comparison
+    from .runs import resolve_run
+
+    print(format_comparison(compare_runs([resolve_run(args.runs_dir, ref) for ref in args.compare])))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .predict import cmd_predict as run
 
@@ -385,6 +408,22 @@ def cmd_compare(args) -> int:
     return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
 
 
+def cmd_inspect(args) -> int:
+    import json
+
+    from .inspect import format_table, inspect_target
+
+    inspection = inspect_target(args.target, args.runs_dir)
+    print(json.dumps(inspection.to_json(), indent=2) if args.json else format_table(inspection))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import cmd_export as run
+
+    return run(args)
+
+
 def cmd_app(args) -> int:
     from .app import make_app
 
@@ -409,6 +448,7 @@ def cmd_serve(args) -> int:
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
             "predict": cmd_predict, "compare": cmd_compare, "watch": cmd_watch, "stop": cmd_stop,
+            "inspect": cmd_inspect, "export": cmd_export,
             "app": cmd_app, "serve": cmd_serve}
 
 

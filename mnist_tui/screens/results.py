@@ -36,6 +36,7 @@ class ResultsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("p", "toggle_percent", "Counts/%"),
+        Binding("l", "inspect", "Model"),
         *[Binding(str(i), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS, 1)],
     ]
 
@@ -215,3 +216,9 @@ class ResultsScreen(Screen):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_inspect(self) -> None:
+        if (self.run_dir / runs.CHECKPOINT).exists():
+            self.app.open_screen("model", self.run_dir)
+        else:
+            self.notify("This run saved no checkpoint, so there is no model to look inside.", severity="warning")
