@@ -20,8 +20,12 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_TUI_DATA or the user cache dir)")
 
 
-def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"), help="where run folders live (default: runs)")
+def add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"),
+                        help="where run folders live (default: $MNIST_TUI_RUNS, else runs in the current directory)")
+
+
+_add_runs_dir = add_runs_dir
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
     parser.add_argument("--json", action="store_true", help="print JSON with all ten probabilities")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
-    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"), help="where run folders live (default: runs)")
+    from .cli import add_runs_dir
+
+    add_runs_dir(parser)
     return parser
 
 
