@@ -16,16 +16,8 @@ class CliError(Exception):
     """One line for the user, exit status 1."""
 
 
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_TUI_DATA or the user cache dir)")
-
-
-def add_runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"),
-                        help="where run folders live (default: $MNIST_TUI_RUNS, else runs in the current directory)")
-
-
-_add_runs_dir = add_runs_dir
+from .flags import add_data_dir as _add_data_dir  # noqa: E402
+from .flags import add_runs_dir as _add_runs_dir  # noqa: E402
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
     parser.add_argument("--json", action="store_true", help="print JSON with all ten probabilities")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
-    from .cli import add_runs_dir
+    from .flags import add_runs_dir
 
     add_runs_dir(parser)
     return parser
