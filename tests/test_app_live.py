@@ -143,3 +143,19 @@ async def test_a_new_run_is_selected_and_s_names_the_run_it_stops(synthetic_dir,
                        or "2-layer  cancelled" in screen_text(app), 10)
         await wait_for(pilot, lambda: not app.board.active(), 60)
         assert [v.status for v in app.board] == ["finished", "cancelled"]
+
+
+async def test_curves_draw_from_the_first_batch_and_runs_show_the_image_count(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fill_train_form(pilot, "1-layer", "200")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        plot = app.screen.query_one("#loss-plot")
+        await wait_for(pilot, lambda: len(plot.series.get("train", ([], []))[1]) >= 2)  # before epoch 1 ends
+        assert not app.board.runs[next(iter(app.board.runs))].history
+        assert "(from the first batch)" not in screen_text(app)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.board.active(), 60)
+        await pilot.press("escape", "r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen", 30)
+        await wait_for(pilot, lambda: "900" in screen_text(app), 30)  # 90% of the 1,000 synthetic images train

@@ -50,7 +50,7 @@ class RunsScreen(Screen):
         table = self.query_one("#runs-table", DataTable)
         table.add_column(STAR, key="default")
         table.add_column(CHECK, key="marked")
-        for label in ("time", "model", "aug", "epochs", "test acc", "status"):
+        for label in ("time", "model", "aug", "images", "epochs", "test acc", "status"):
             table.add_column(label, key=label)
         table.focus()
         self.refresh_runs()
@@ -77,7 +77,10 @@ class RunsScreen(Screen):
             table.add_row(
                 STAR if default and default.path == info.path else "",
                 self._mark_label(str(info.path)),
-                info.started, info.model, "yes" if info.augment else "no", str(info.epochs_run), acc,
+                info.started, info.model, "yes" if info.augment else "no",
+                f"{info.train_images:,}" if info.train_images else "-",
+                f"{info.progress[0]}/{info.progress[1]}" if info.progress else
+                f"{info.epochs_run}/{info.epochs}" if info.epochs else str(info.epochs_run), acc,
                 Text(info.status, style=STATUS_STYLES.get(info.status, "")),
                 key=str(info.path),
             )
