@@ -108,7 +108,7 @@ class MnistApp(App):
         if isinstance(message.event, (RunFinished, RunFailed)):
             self.screen.post_message(RunsChanged())
             if isinstance(message.event, RunFailed):
-                self.notify(message.event.reason, title="Run failed", severity="error", timeout=8)
+                self.notify(message.event.reason, title="Run failed", severity="error", timeout=8, markup=False)
 
     def on_unmount(self) -> None:
         # However the app ends (q, ctrl+q, an error), running children are cancelled and reaped here.

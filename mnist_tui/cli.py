@@ -303,3 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mnist-tui predict --json ... | head`: the reader left, so leave quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush complains
+        return 141  # as if killed by SIGPIPE, like other tools in a pipe

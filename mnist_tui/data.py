@@ -95,19 +95,53 @@ def md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask sets it to read it)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable: the new directory entry survives a power cut."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # Windows cannot open a directory; its renames are journaled
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory; the data itself is already synced
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    """Write to a temporary file beside `path`, then rename: readers never see half a file.
+
+    The file gets the mode a plain `open` would give (0666 less the umask, not mkstemp's 0600), and the
+    directory is synced after the rename so the new name is on disk too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), 0o666 & ~current_umask())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def read_json(path: Path) -> dict:
@@ -147,9 +181,16 @@ class FileCheck:
 def expected_checksums(data_dir: Path | str) -> dict[str, str]:
     """Official md5s, or those of a synthetic test set written by `write_synthetic`."""
     manifest = raw_dir(data_dir) / SYNTHETIC_MANIFEST
-    if manifest.exists():
-        return json.loads(manifest.read_text())["md5"]
-    return dict(OFFICIAL_MD5)
+    if not manifest.exists():
+        return dict(OFFICIAL_MD5)
+    try:
+        md5 = json.loads(manifest.read_text())["md5"]
+        if not all(isinstance(md5.get(name), str) for name in FILES):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise DataError(f"{manifest} is malformed (it should hold {{\"md5\": {{file: checksum}}}}); "
+                        "delete it and the IDX files beside it, then run `mnist-tui data fetch`") from None
+    return md5
 
 
 def is_synthetic(data_dir: Path | str) -> bool:
@@ -161,13 +202,23 @@ def check_files(data_dir: Path | str) -> list[FileCheck]:
     checks = []
     for name in FILES:
         path = raw_dir(data_dir) / name
-        checks.append(FileCheck(name, path, expected[name], md5_file(path) if path.exists() else None))
+        if path.exists() and not path.is_file():
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            raise DataError(f"{path} is {kind}, not an MNIST file; remove it, then run `mnist-tui data fetch`")
+        try:
+            actual = md5_file(path) if path.exists() else None
+        except OSError as error:
+            raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+        checks.append(FileCheck(name, path, expected[name], actual))
     return checks
 
 
 def data_status(data_dir: Path | str) -> tuple[bool, str]:
     """(ready, one line for a status bar)."""
-    checks = check_files(data_dir)
+    try:
+        checks = check_files(data_dir)
+    except DataError as error:
+        return False, str(error)
     problems = [c.problem for c in checks if c.problem]
     if not problems:
         kind = "synthetic test data" if is_synthetic(data_dir) else "MNIST"

@@ -141,7 +141,7 @@ class DashboardScreen(Screen):
         elif view.run_dir and view.status in ("finished", "cancelled"):
             self.app.open_screen("results", view.run_dir)
         else:
-            self.notify(view.reason or "This run has no results.", severity="warning")
+            self.notify(view.reason or "This run has no results.", severity="warning", markup=False)
 
     def _move(self, step: int) -> None:
         rows = list(self.query(RunRow))
@@ -197,7 +197,7 @@ class CompareScreen(DashboardScreen):
                                data_dir=str(self.app.data_dir) if self.app.data_dir else None,
                                runs_dir=str(self.app.runs_dir))
         except ValueError as error:
-            self.notify(str(error), severity="error")
+            self.notify(str(error), severity="error", markup=False)
             return
         self.jobs = os.cpu_count() or 1
         self.started = time.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
@@ -43,10 +44,10 @@ class RunRow(Widget, can_focus=True):
         test = view.summary.get("test_acc") if view.summary else None
         if test is not None:
             scores += f"  [b]test {test * 100:.2f}%[/b]"
-        extra = f"  [i]{view.reason}[/i]" if view.reason else ""
+        extra = f"  [i]{escape(str(view.reason))}[/i]" if view.reason else ""
         hint = "  [dim](enter: results)[/dim]" if view.status in ("finished", "cancelled") and view.run_dir else ""
         self.query_one("#run-title", Label).update(
-            f"[b]{view.label}[/b]  {view.status}  [dim]{view.device}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
+            f"[b]{escape(view.label)}[/b]  {escape(view.status)}  [dim]{escape(view.device)}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
         )
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         epoch_bar.update(total=max(view.epochs, 1), progress=view.epoch)
