@@ -1,17 +1,35 @@
-"""The Textual app: holds the training service and the run board, and routes events to screens."""
+"""The Textual app: a viewer and launcher of runs. It holds the training service and the run board, and
+publishes run updates to every screen that subscribes, whether or not it is on top."""
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.signal import Signal
 
 from .board import Board
 from .messages import RunsChanged, TrainingEvent
+
+TRAINING_NICE = 10  # runs started from the app yield the CPU to the UI and to the user's other work
+
+
+@dataclass
+class CompareJob:
+    """A reference comparison the app started: its runs, and its table once the last one ends."""
+
+    run_ids: list[str]
+    jobs: int
+    started: float = field(default_factory=time.time)
+    rows: list[dict] | None = None
+    path: Path | None = None
+    error: str = ""
 
 
 class MnistApp(App):
@@ -31,6 +49,9 @@ class MnistApp(App):
         self.board = Board()
         self._service_factory = service_factory
         self.service = None
+        self.compare_jobs: list[CompareJob] = []
+        # Published for every engine event, after the board has applied it: screens subscribe in on_mount.
+        self.run_updated: Signal = Signal(self, "run-updated")
 
     # -------------------------------------------------- screens
 
@@ -38,6 +59,23 @@ class MnistApp(App):
         from .screens.menu import MenuScreen
 
         self.push_screen(MenuScreen())
+        self._attach_live_runs()
+
+    @work(thread=True, exclusive=True, group="attach")
+    def _attach_live_runs(self) -> None:
+        """Runs that are training (started by an earlier session, another terminal or the CLI) join the board."""
+        from .runs import Status, list_runs
+
+        live = [r for r in list_runs(self.runs_dir) if r.status == Status.RUNNING]
+        if live:
+            self.call_from_thread(self._attach, live)
+
+    def _attach(self, infos) -> None:
+        service = self._ensure_service()
+        for info in reversed(infos):  # oldest first, like runs started here
+            run_id = service.attach(info.path)
+            self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
+        self.notify(f"Following {len(infos)} run(s) that are training: press d for the dashboard.", timeout=6)
 
     def open_screen(self, name: str, *args, **kwargs) -> None:
         """Screens are imported when opened, so torch stays out of the menu's start-up."""
@@ -67,21 +105,37 @@ class MnistApp(App):
 
     # -------------------------------------------------- training
 
-    def start_training(self, configs) -> list[str]:
-        """Start runs through the worker service (spawn processes); events arrive as TrainingEvent."""
+    def _ensure_service(self):
         if self.service is None:
             from .worker import TrainingService
 
-            factory = self._service_factory or (lambda: TrainingService(max_jobs=os.cpu_count() or 1))
+            factory = self._service_factory or (lambda: TrainingService(max_jobs=os.cpu_count() or 1, nice=TRAINING_NICE))
             self.service = factory()
             self._drain_events()
+        return self.service
+
+    def start_training(self, configs) -> list[str]:
+        """Start runs through the worker service (detached processes); their events arrive as TrainingEvent."""
+        service = self._ensure_service()
         ids = []
         for config in configs:
-            run_id = self.service.start(config)
+            run_id = service.start(config)
             label = config.model + ("-aug" if config.augment else "")
             self.board.add(run_id, label, config.epochs)
             ids.append(run_id)
         return ids
+
+    def start_compare(self, configs, jobs: int) -> CompareJob:
+        job = CompareJob(self.start_training(configs), jobs)
+        self.compare_jobs.append(job)
+        return job
+
+    def resume_run(self, run_dir: Path) -> str:
+        service = self._ensure_service()
+        run_id = service.resume(run_dir)
+        view = self.board.add(run_id, Path(run_dir).name.split("_")[1], 0)
+        view.run_dir = str(run_dir)
+        return run_id
 
     def stop_runs(self, run_ids: list[str]) -> None:
         if self.service is not None:
@@ -101,19 +155,63 @@ class MnistApp(App):
     def on_training_event(self, message: TrainingEvent) -> None:
         from .events import RunFailed, RunFinished
 
-        self.board.apply(message.event)
+        event = message.event
+        self.board.apply(event)
         if not self.is_running or not self.screen_stack:
             return  # shutting down
-        self.screen.post_message(TrainingEvent(message.event))
-        if isinstance(message.event, (RunFinished, RunFailed)):
-            self.screen.post_message(RunsChanged())
-            if isinstance(message.event, RunFailed):
-                self.notify(message.event.reason, title="Run failed", severity="error", timeout=8, markup=False)
+        ended = isinstance(event, (RunFinished, RunFailed))
+        if ended:
+            self._finish_compare_jobs()
+        self.run_updated.publish(event)
+        if ended:
+            for screen in self.screen_stack:  # every screen that lists runs, not only the one on top
+                screen.post_message(RunsChanged())
+            if isinstance(event, RunFailed):
+                self.notify(event.reason, title="Run failed", severity="error", timeout=8, markup=False)
+
+    def _finish_compare_jobs(self) -> None:
+        """Write each comparison's table and compare.json when its last run ends, whatever screen is shown."""
+        from .compare import compare_rows, write_report
+
+        for job in self.compare_jobs:
+            views = [self.board.runs[r] for r in job.run_ids if r in self.board.runs]
+            if job.rows is not None or any(v.active for v in views):
+                continue
+            job.rows = compare_rows([{**v.summary, "model": v.label.removesuffix("-aug"), "augment": v.label.endswith("-aug"),
+                                      "status": v.status, "run_dir": v.run_dir} for v in views])
+            try:
+                job.path = write_report(self.runs_dir, job.rows, job.jobs, job.started)
+            except OSError as error:
+                job.error = f"could not write compare.json: {error.strerror or error}"
+                self.notify(job.error, severity="error", markup=False)
+
+    def live_runs(self) -> list:
+        return self.board.active()
+
+    async def action_quit(self) -> None:
+        """With runs training, ask: keep them training in the background (the default), or stop them."""
+        live = self.live_runs()
+        if not live:
+            self.exit()
+            return
+        from .screens.quit import QuitScreen
+
+        def chosen(choice: str | None) -> None:
+            if choice == "stop":
+                self.stop_runs([v.run_id for v in live])
+                self.service.close(stop_runs=False)  # each run got its stop request and stops on its own
+                self.exit(message=f"Asked {len(live)} run(s) to stop; their checkpoints are kept.")
+            elif choice == "keep":
+                self.service.close(stop_runs=False)
+                self.exit(message=f"{len(live)} run(s) keep training in the background. `mnist-tui watch` follows "
+                                  "them; `mnist-tui` shows them on the dashboard.")
+
+        self.push_screen(QuitScreen(len(live)), chosen)
 
     def on_unmount(self) -> None:
-        # However the app ends (q, ctrl+q, an error), running children are cancelled and reaped here.
+        # However the app ends (a closed terminal, an error), the runs go on: it only stops following them.
         if self.service is not None:
-            self.service.close(timeout=2)
+            self.service.close(stop_runs=False)
 
 
 def make_app(runs_dir: str | Path | None = None, data_dir: str | Path | None = None,

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one model and record the run")
     train.add_argument("--model", default=None, help="registry name (see `mnist-tui models`; default 3-layer)")
+    train.add_argument("--resume", metavar="RUN", help="continue a cancelled or interrupted run in its own folder, "
+                                                        "from its last completed epoch, with its own settings")
     train.add_argument("--procs", type=int, default=1, help="data-parallel ranks (torch.distributed)")
     add_train_flags(train)
 
@@ -75,8 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_dir(evaluate)
     _add_data_dir(evaluate)
 
-    runs = sub.add_parser("runs", help="list recorded runs, newest first")
+    runs = sub.add_parser("runs", help="list recorded runs, newest first (live ones with their progress)")
     _add_runs_dir(runs)
+
+    watch = sub.add_parser("watch", help="follow live runs with a progress line until they end (Ctrl-C leaves them training)")
+    watch.add_argument("run", nargs="?", help="run folder or name prefix (default: every live run)")
+    _add_runs_dir(watch)
+
+    stop = sub.add_parser("stop", help="ask live runs to stop after their current batch, keeping their checkpoints")
+    stop.add_argument("run", nargs="*", help="run folders or name prefixes")
+    stop.add_argument("--all", action="store_true", help="every live run in the runs dir")
+    _add_runs_dir(stop)
 
     app = sub.add_parser("app", help="open the terminal app (the default with no command)")
     _add_runs_dir(app)
@@ -140,41 +151,87 @@ def cmd_models(args) -> int:
     return 0
 
 
-class _CtrlC:
-    """First Ctrl-C asks the run to stop after this batch (keeping its best checkpoint); a second one aborts."""
+class _StopSignals:
+    """Ctrl-C asks the run to stop after this batch (keeping its checkpoints); a second Ctrl-C aborts.
+    SIGTERM and SIGHUP (a closed terminal, a dropped SSH session) stop it the same way and mark it
+    interrupted, so `--resume` can continue it; the exit status is then 128 + the signal's number."""
 
     def __init__(self):
-        self.flag = threading.Event()
+        from .live import FolderStop
+
+        self.flag = FolderStop()
+        self.signum = 0
 
     def __enter__(self):
-        self._old = signal.signal(signal.SIGINT, self._handle)
-        return self.flag
+        self._old = {signal.SIGINT: signal.signal(signal.SIGINT, self._interrupt)}
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                self._old[number] = signal.signal(number, self._terminate)
+        return self
 
-    def _handle(self, *_):
+    def _interrupt(self, *_):
         if self.flag.is_set():
             raise KeyboardInterrupt
-        self.flag.set()
+        self.flag.set("cancelled")
         print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr)
 
+    def _terminate(self, signum, _frame):
+        self.signum = signum
+        self.flag.set("interrupted", f"stopped by {signal.Signals(signum).name}")
+        try:
+            print(f"\n{signal.Signals(signum).name}: stopping after this batch ...", file=sys.stderr)
+        except OSError:
+            pass  # the terminal is gone
+
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._old)
+        for number, handler in self._old.items():
+            signal.signal(number, handler)
 
 
 def cmd_train(args) -> int:
     from .config import make_config
     from .console import EpochPrinter
 
-    config = make_config(args.model, args.preset, **train_overrides(args))
-    from .distributed import launch, torchrun_main, under_torchrun
+    run_dir = None
+    if args.resume:
+        from . import runs
+        from .config import TrainConfig
 
-    if under_torchrun():
-        return torchrun_main(config)
-    if args.procs != 1:
-        return launch(config, args.procs)
+        given = [k for k, v in train_overrides(args).items() if v is not None and k not in ("runs_dir", "data_dir")]
+        if given or args.model or args.preset or args.procs != 1:
+            raise CliError("--resume continues a run with its own settings; give no other training options")
+        run_dir = runs.resolve_run(args.runs_dir, args.resume)
+        info = runs.read_run(run_dir)
+        if info is None or info.status not in runs.RESUMABLE:
+            raise CliError(f"{run_dir.name} is {info.status if info else 'not a run'}; only cancelled or interrupted "
+                           "runs can be resumed")
+        if not (run_dir / runs.RESUME).exists():
+            raise CliError(f"{run_dir.name} has no resume state; it ended before its first epoch")
+        config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG)).validate()
+        run_dir = runs.reopen(run_dir)
+        print(f"resuming {run_dir.name} after epoch {info.epochs_run}")
+    else:
+        config = make_config(args.model, args.preset, **train_overrides(args))
+        from .distributed import launch, torchrun_main, under_torchrun
+
+        if under_torchrun():
+            return torchrun_main(config)
+        if args.procs != 1:
+            return launch(config, args.procs)
     from .train import fit
 
-    with _CtrlC() as stop:
-        result = fit(config, EpochPrinter(), stop)
+    with _StopSignals() as signals:
+        try:
+            result = fit(config, EpochPrinter(), signals.flag, run_dir=run_dir, resume=bool(args.resume))
+        except BaseException:
+            if run_dir is not None and run_dir.exists():
+                from . import runs
+
+                runs.mark_ended(run_dir, runs.Status.INTERRUPTED, "the resumed run could not start")
+            raise
+    if signals.signum:
+        return 128 + signals.signum
     return 0 if result.status in ("finished", "cancelled") else 1
 
 
@@ -210,17 +267,88 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _progress(info) -> str:
+    if info.progress:
+        epoch, epochs, batch, batches = info.progress
+        return f"epoch {epoch}/{epochs} batch {batch}/{batches}"
+    return info.reason if info.status in ("unreadable", "failed", "interrupted") else ""
+
+
 def cmd_runs(args) -> int:
     from .console import pct, table
     from .runs import list_runs
 
     runs = list_runs(args.runs_dir)
     if not runs:
-        print(f"no runs in {args.runs_dir} yet; start one with `mnist-tui train`")
+        print(f"no runs in {Path(args.runs_dir).resolve()} yet (set with --runs-dir or MNIST_TUI_RUNS); "
+              "start one with `mnist-tui train`")
         return 0
-    print(table(["started", "model", "aug", "epochs", "val acc", "test acc", "status", "folder"],
-                [[r.started, r.model, "yes" if r.augment else "no", r.epochs_run, pct(r.val_acc), pct(r.test_acc), r.status, r.name] for r in runs],
-                "lllrrrll"))
+    print(table(["started", "model", "aug", "images", "epochs", "val acc", "test acc", "status", "folder", "progress / reason"],
+                [[r.started, r.model, "yes" if r.augment else "no", f"{r.train_images:,}" if r.train_images else "-",
+                  f"{r.epochs_run}/{r.epochs}" if r.epochs else r.epochs_run, pct(r.val_acc), pct(r.test_acc), r.status,
+                  r.name, _progress(r)[:80]] for r in runs],
+                "lllrrrrlll"))
+    return 0
+
+
+def _live_runs(args, refs: list[str]):
+    from .runs import Status, list_runs, read_run, resolve_run
+
+    if refs:
+        infos = [read_run(resolve_run(args.runs_dir, ref)) for ref in refs]
+        return [i for i in infos if i is not None]
+    return [r for r in list_runs(args.runs_dir) if r.status == Status.RUNNING]
+
+
+def cmd_watch(args) -> int:
+    from .console import EpochPrinter
+    from .worker import TrainingService
+
+    infos = _live_runs(args, [args.run] if args.run else [])
+    live = [i for i in infos if i.status == "running"]
+    for info in infos:
+        if info.status != "running":
+            print(f"{info.name}: {info.status}" + (f" ({info.reason})" if info.reason else ""))
+    if not live:
+        if not args.run:
+            print(f"no live runs in {Path(args.runs_dir).resolve()}")
+        return 0
+    service = TrainingService()
+    printers = {}
+    failed = False
+    try:
+        ids = {service.attach(info.path): info for info in live}
+        for run_id in ids:
+            printers[run_id] = EpochPrinter(prefix="" if len(ids) == 1 else f"[{run_id}] ")
+        print(f"watching {len(ids)} run(s); Ctrl-C stops watching, not training")
+        for event in service.iter_events():
+            printers[event.run_id](event)
+            failed |= type(event).__name__ == "RunFailed"
+    except KeyboardInterrupt:
+        print("\nstopped watching; the runs go on", file=sys.stderr)
+        return 130
+    finally:
+        service.close(stop_runs=False)
+    return 1 if failed else 0
+
+
+def cmd_stop(args) -> int:
+    from .live import request_stop
+
+    if not args.run and not args.all:
+        raise CliError("name the runs to stop, or give --all")
+    infos = _live_runs(args, args.run)
+    live = [i for i in infos if i.status == "running"]
+    for info in infos:
+        if info.status != "running":
+            print(f"{info.name} is not running ({info.status})")
+    if not live:
+        print(f"no live runs to stop in {Path(args.runs_dir).resolve()}")
+        return 0 if args.all else 1
+    for info in live:
+        request_stop(info.path)
+        print(f"asked {info.name} to stop after its current batch (its checkpoint is kept; resume with "
+              f"`mnist-tui train --resume {info.name.rsplit('_', 1)[0]}`)")
     return 0
 
 
@@ -281,7 +409,7 @@ def cmd_serve(args) -> int:
 
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
-            "predict": cmd_predict, "compare": cmd_compare,
+            "predict": cmd_predict, "compare": cmd_compare, "watch": cmd_watch, "stop": cmd_stop,
             "app": cmd_app, "serve": cmd_serve}
 
 

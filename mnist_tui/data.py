@@ -17,9 +17,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 from typing import Callable
 
 import numpy as np
+
+from .fileio import read_json, write_atomic  # noqa: F401 - re-exported for older imports
 
 # Official uncompressed files and their md5 (yann.lecun.com / torchvision).
 OFFICIAL_MD5 = {
@@ -93,63 +96,6 @@ def md5_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where Linux allows (os.umask sets it to read it)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable: the new directory entry survives a power cut."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # Windows cannot open a directory; its renames are journaled
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a directory; the data itself is already synced
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file.
-
-    The file gets the mode a plain `open` would give (0666 less the umask, not mkstemp's 0600), and the
-    directory is synced after the rename so the new name is on disk too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), 0o666 & ~current_umask())
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from disk, or {} when the file is missing or unreadable (a run may have died mid-way)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 # ---------------------------------------------------------------- verification

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .data import read_json, write_atomic
+from .fileio import read_json, write_atomic
 
 
 class DeviceError(ValueError):

@@ -16,6 +16,7 @@ class RunStarted:
     batches_per_epoch: int
     device: str
     precision: str
+    start_epoch: int = 0  # a resumed run continues after this many completed epochs
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class BatchProgress:
     loss: float
     images_per_sec: float
     eta_seconds: float  # for the whole run
+    acc: float | None = None  # training accuracy over this epoch's batches so far
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class EpochCompleted:
 class RunFinished:
     run_id: str
     run_dir: str
-    status: str  # "finished" or "cancelled"
+    status: str  # "finished", "cancelled" or "interrupted"
     summary: dict = field(default_factory=dict)
 
 

@@ -1,89 +1,103 @@
-"""TrainingService: runs `fit` in spawn processes, streams their events, cancels them and survives crashes."""
+"""TrainingService: starts training in detached processes and follows each run through its folder.
+
+A child is a fresh interpreter (`python -m mnist_tui.worker RUN_DIR`), never a fork: spawn semantics,
+the only ones Windows has. It runs in its own session (POSIX) or process group (Windows), so closing the
+terminal or losing SSH does not reach it, and it reports only through its run folder (see `live.py`).
+The service is one viewer of those folders among others: it queues runs, launches them, reads their
+event logs, notices a child that died, and asks runs to stop. Quitting it can leave the runs training.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import itertools
-import multiprocessing
 import os
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
-import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from pathlib import Path
 
 from . import events as ev
+from . import live, runs
 from .config import TrainConfig
 
-# spawn: the only start method on Windows; we use it everywhere so that path is the one we test.
-CONTEXT = multiprocessing.get_context("spawn")
-PROGRESS_INTERVAL = 0.1  # seconds between batch-progress events per run (about 10 Hz)
-CANCEL_GRACE = 1.8  # seconds a cancelled child gets to finish its batch before it is killed
+CANCEL_GRACE = 10.0  # seconds a stopped child gets to reach a batch boundary and save before it is killed
+POLL = 0.1  # seconds between reads of the run folders
+BELOW_NORMAL_PRIORITY_CLASS = 0x00004000  # Windows
+DETACHED = (subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS) if sys.platform == "win32" else 0
 
 
 # ---------------------------------------------------------------- child side
 
 
-def _child_main(config_dict: dict, run_id: str, conn, stop, log_path: str) -> None:
-    """Entry point of a training process. Its stdout/stderr go to a log file, never to the terminal."""
-    _silence(log_path)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the UI's terminal is the parent's business
-    from .train import fit
+def lower_priority(nice: int) -> None:
+    """Let the UI (and the user's other work) go first: a positive nice, or below-normal on Windows."""
+    if nice <= 0:
+        return
+    try:
+        if sys.platform == "win32":
+            import ctypes
 
-    def report(event) -> None:
-        try:
-            conn.send(event)
-        except (BrokenPipeError, OSError):
-            pass  # the parent went away; keep training so the run folder is completed
+            kernel = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel.SetPriorityClass(kernel.GetCurrentProcess(), BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            os.nice(nice)
+    except (OSError, AttributeError):
+        pass  # not allowed here: train at normal priority
+
+
+def child_main(argv: list[str] | None = None) -> int:
+    """Entry point of a detached training process: train the run in RUN_DIR (or resume it)."""
+    parser = argparse.ArgumentParser(prog="python -m mnist_tui.worker")
+    parser.add_argument("run_dir")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--nice", type=int, default=0)
+    args = parser.parse_args(argv)
+    lower_priority(args.nice)
+    run_dir = Path(args.run_dir)
+    stop = live.FolderStop(run_dir)
+    if sys.platform != "win32":
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal to lose: it belongs to no session's tty
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a viewer's terminal is the viewer's business
+
+    def on_term(signum, _frame):
+        stop.set("interrupted", f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    from .train import fit
 
     code = 0
     try:
-        fit(TrainConfig.from_dict(config_dict), report, stop, run_id=run_id)
-    except BaseException:  # noqa: BLE001 - fit already reported RunFailed and marked the folder
+        config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG))
+        fit(config, None, stop, run_dir=run_dir, resume=args.resume)
+    except BaseException as error:  # noqa: BLE001 - fit recorded what it could; the log keeps the rest
+        import traceback
+
         traceback.print_exc()
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)  # the last line becomes the reason
         code = 1
-    conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
     # Every file is written and closed; skip interpreter teardown (torch's can take a second or more).
     os._exit(code)
 
 
-def _silence(log_path: str) -> None:
-    """Point fds 1 and 2 at a log file so nothing the child prints lands under a TUI."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", buffering=1, closefd=False)
+def launch_detached(run_dir: Path, resume: bool = False, nice: int = 0) -> subprocess.Popen:
+    """Start `python -m mnist_tui.worker RUN_DIR` in its own session, output to the folder's train.log."""
+    command = [sys.executable, "-m", "mnist_tui.worker", str(run_dir), "--nice", str(nice)] + (["--resume"] if resume else [])
+    with open(Path(run_dir) / runs.LOG, "ab") as log:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True,
+            start_new_session=sys.platform != "win32", creationflags=DETACHED,
+        )
 
 
 # ---------------------------------------------------------------- parent side
-
-
-@contextmanager
-def real_std_streams():
-    """Textual swaps sys.stdout/stderr for objects without a file descriptor; spawn (through the
-    resource tracker) passes `sys.stderr.fileno()` to the child and fails with "bad value(s) in
-    fds_to_keep" (Textual #3593). Put the real streams back just while a process starts."""
-    saved = sys.stdout, sys.stderr
-    devnull = None
-    try:
-        real_out, real_err = sys.__stdout__, sys.__stderr__
-        if real_out is None or real_err is None:  # pythonw / detached: give spawn a real fd anyway
-            devnull = open(os.devnull, "w")
-        sys.stdout = real_out or devnull
-        sys.stderr = real_err or devnull
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
-        if devnull:
-            devnull.close()
 
 
 @dataclass
@@ -91,21 +105,18 @@ class RunHandle:
     """What the service knows about one run."""
 
     run_id: str
-    config: TrainConfig
-    status: str = "pending"  # pending | running | finished | cancelled | failed
+    config: TrainConfig | None
+    status: str = "pending"  # pending | running | finished | cancelled | interrupted | failed
     pid: int | None = None
     run_dir: str | None = None
     summary: dict = field(default_factory=dict)
     reason: str | None = None
-    log_path: str | None = None
     started_at: float | None = None
     cancel_requested_at: float | None = None
-    process: object = None
-    conn: object = None
-    stop: object = None
-    last_progress: float = 0.0
-    ended: bool = False  # a final event (finished, cancelled, failed) was delivered
-    reaped: bool = False  # the process has exited and was joined
+    process: subprocess.Popen | None = None  # None for a run this service attached to
+    resume: bool = False
+    offset: int = 0  # bytes of events.jsonl already read
+    ended: bool = False  # a final event (finished, cancelled, interrupted, failed) was delivered
 
     @property
     def active(self) -> bool:
@@ -113,22 +124,18 @@ class RunHandle:
 
 
 class TrainingService:
-    """Start, list and cancel training runs in spawn processes, and read their events.
+    """Start, follow, list and stop training runs. Events are the engine's dataclasses, read from the
+    run folders; `next_event(timeout)` and `iter_events()` never block longer than asked."""
 
-    Events are the engine's dataclasses. `next_event(timeout)` and `iter_events()` never block the
-    caller longer than asked, so a UI thread worker can drain them.
-    """
-
-    def __init__(self, max_jobs: int | None = None, log_dir: str | Path | None = None):
+    def __init__(self, max_jobs: int | None = None, nice: int = 0):
         self.max_jobs = max(1, max_jobs or os.cpu_count() or 1)
-        self._log_dir = Path(log_dir) if log_dir else None
+        self.nice = nice
         self._runs: dict[str, RunHandle] = {}
         self._order: list[str] = []
         self._events: queue.Queue = queue.Queue()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._closed = threading.Event()
-        self._wake_r, self._wake_w = CONTEXT.Pipe(duplex=False)
         self._pump = threading.Thread(target=self._pump_loop, name="training-service", daemon=True)
         self._pump.start()
 
@@ -137,24 +144,54 @@ class TrainingService:
     def start(self, config: TrainConfig) -> str:
         """Queue a run; it starts as soon as a job slot is free. Returns its run id."""
         config.validate()
+        return self._add(RunHandle(f"run{next(self._ids)}-{runs.run_label(config.model, config.augment)}", config))
+
+    def resume(self, run_dir: Path | str) -> str:
+        """Queue the continuation of a cancelled or interrupted run, in its own folder."""
+        run_dir = Path(run_dir)
+        info = runs.read_run(run_dir)
+        if info is None or info.status not in runs.RESUMABLE:
+            status = info.status if info else "not a run"
+            raise runs.RunError(f"{run_dir.name} is {status}; only cancelled or interrupted runs can be resumed")
+        if not (run_dir / runs.RESUME).exists():
+            raise runs.RunError(f"{run_dir.name} has no resume state; it ended before its first epoch")
+        config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG))
+        handle = RunHandle(f"run{next(self._ids)}-{runs.run_label(config.model, config.augment)}", config,
+                           run_dir=str(run_dir), resume=True)
+        return self._add(handle)
+
+    def attach(self, run_dir: Path | str) -> str:
+        """Follow a live run that another process started (its history so far arrives as events first)."""
+        run_dir = Path(run_dir)
         with self._lock:
-            run_id = f"run{next(self._ids)}-{config.model}{'-aug' if config.augment else ''}"
-            self._runs[run_id] = RunHandle(run_id, config)
-            self._order.append(run_id)
-        self._wake()
-        return run_id
+            for handle in self._runs.values():
+                if handle.run_dir and runs.stem(handle.run_dir) == runs.stem(run_dir):
+                    return handle.run_id
+        handle = RunHandle(runs.stem(run_dir), None, status="running", run_dir=str(run_dir), started_at=time.monotonic())
+        record = live.read_live(run_dir) or {}
+        handle.pid = record.get("pid") if isinstance(record.get("pid"), int) else None
+        return self._add(handle)
+
+    def _add(self, handle: RunHandle) -> str:
+        with self._lock:
+            self._runs[handle.run_id] = handle
+            self._order.append(handle.run_id)
+        return handle.run_id
 
     def cancel(self, run_id: str) -> None:
+        """Ask a run to stop after its current batch (keeping its checkpoint); a queued run never starts."""
         with self._lock:
             handle = self._runs[run_id]
             if handle.status == "pending":
-                handle.status = "cancelled"
-                handle.ended = True
-                self._events.put(ev.RunFinished(run_id, "", "cancelled", {"status": "cancelled", "epochs_run": 0}))
-            elif handle.status == "running" and handle.cancel_requested_at is None:
+                handle.status, handle.ended = "cancelled", True
+                self._events.put(ev.RunFinished(run_id, handle.run_dir or "", "cancelled",
+                                                {"status": "cancelled", "epochs_run": 0}))
+            elif handle.status == "running" and handle.cancel_requested_at is None and handle.run_dir:
                 handle.cancel_requested_at = time.monotonic()
-                handle.stop.set()
-        self._wake()
+                try:
+                    live.request_stop(Path(handle.run_dir))
+                except OSError as error:
+                    self._fail(handle, f"could not ask the run to stop: {error}")
 
     def cancel_all(self) -> None:
         for run_id in list(self._order):
@@ -197,16 +234,18 @@ class TrainingService:
             time.sleep(0.05)
         return True
 
-    def close(self, timeout: float = 3.0) -> None:
-        """Cancel everything, give children a moment to save, then kill what is left."""
-        self.cancel_all()
-        self.wait(timeout)
+    def close(self, stop_runs: bool = True, timeout: float = 3.0) -> None:
+        """Stop following. With `stop_runs`, ask every run to stop first and give it `timeout` seconds
+        to save; without, the runs keep training on their own and any viewer can attach to them later.
+        Queued runs that never started are dropped either way."""
         with self._lock:
             for handle in self._runs.values():
-                if handle.process is not None and handle.process.is_alive():
-                    handle.process.kill()
+                if handle.status == "pending":
+                    self.cancel(handle.run_id)
+        if stop_runs:
+            self.cancel_all()
+            self.wait(timeout)
         self._closed.set()
-        self._wake()
         self._pump.join(timeout=2)
 
     def __enter__(self):
@@ -217,135 +256,155 @@ class TrainingService:
 
     # -------------------------------------------------- pump thread
 
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(None)
-        except OSError:
-            pass
-
-    def _launch(self, handle: RunHandle) -> None:
-        log_dir = self._log_dir or Path(handle.config.runs_dir) / ".logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handle.log_path = str(log_dir / f"{handle.run_id}-{os.getpid()}.log")
-        # Creating the Event may start multiprocessing's resource tracker, which hits the same fd trap.
-        with real_std_streams():
-            reader, writer = CONTEXT.Pipe(duplex=False)
-            handle.stop = CONTEXT.Event()
-            process = CONTEXT.Process(
-                target=_child_main,
-                args=(handle.config.to_dict(), handle.run_id, writer, handle.stop, handle.log_path),
-                name=f"mnist-tui {handle.run_id}",
-                daemon=True,
-            )
-            process.start()
-        writer.close()  # the child holds the only write end, so EOF means the child is gone
-        handle.process, handle.conn, handle.pid = process, reader, process.pid
-        handle.status, handle.started_at = "running", time.monotonic()
-
     def _pump_loop(self) -> None:
         while not self._closed.is_set():
-            with self._lock:
-                running = [h for h in self._runs.values() if h.status == "running"]
-                pending = [self._runs[r] for r in self._order if self._runs[r].status == "pending"]
-                for handle in pending[: max(0, self.max_jobs - len(running))]:
-                    try:
-                        self._launch(handle)
-                    except Exception as error:  # noqa: BLE001 - a launch failure fails that run only
-                        self._fail(handle, f"could not start the training process: {error}")
-                running = [h for h in self._runs.values() if h.process is not None and not h.reaped]
-            waitables = [self._wake_r] + [h.conn for h in running] + [h.process.sentinel for h in running]
-            for ready in wait(waitables, timeout=0.5):
-                if ready is self._wake_r:
-                    while self._wake_r.poll():
-                        self._wake_r.recv()
-            for handle in running:
-                self._drain(handle)
-                if not handle.process.is_alive():
-                    handle.process.join(timeout=0.1)
-                    self._drain(handle)
-                    self._reap(handle)
-                elif not handle.ended and handle.cancel_requested_at and time.monotonic() - handle.cancel_requested_at > CANCEL_GRACE:
-                    handle.process.kill()  # it did not reach a batch boundary in time
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - the pump must outlive any one run's trouble
+                pass
+            self._closed.wait(POLL)
 
-    def _drain(self, handle: RunHandle) -> None:
-        try:
-            while handle.conn.poll():
-                self._deliver(handle, handle.conn.recv())
-        except (EOFError, OSError):
-            pass
+    def _tick(self) -> None:
+        with self._lock:
+            launched = [h for h in self._runs.values() if h.status == "running" and h.process is not None]
+            pending = [self._runs[r] for r in self._order if self._runs[r].status == "pending"]
+            for handle in pending[: max(0, self.max_jobs - len(launched))]:
+                try:
+                    self._launch(handle)
+                except Exception as error:  # noqa: BLE001 - a launch failure fails that run only
+                    self._fail(handle, f"could not start the training process: {_one_line(error)}")
+            running = [h for h in self._runs.values() if h.status == "running"]
+        for handle in running:
+            try:
+                self._follow(handle)
+            except Exception as error:  # noqa: BLE001 - a run whose files fail is failed; the rest go on
+                self._fail(handle, f"could not follow the run: {_one_line(error)}")
 
-    def _deliver(self, handle: RunHandle, event) -> None:
-        if isinstance(event, ev.BatchProgress):
-            now = time.monotonic()
-            if now - handle.last_progress < PROGRESS_INTERVAL and event.batch != event.batches:
+    def _launch(self, handle: RunHandle) -> None:
+        config = handle.config
+        if handle.resume:
+            run_dir = runs.reopen(Path(handle.run_dir))
+        else:
+            run_dir = runs.create_run_dir(config.runs_dir, config.model, config.augment)
+        handle.run_dir = str(run_dir)
+        if not handle.resume:
+            runs.write_json(run_dir / runs.CONFIG, config.to_dict())
+        else:  # replay its history so far, without the end of its previous life
+            past, handle.offset = live.read_events(run_dir, 0)
+            for event in past:
+                if not isinstance(event, (ev.RunFinished, ev.RunFailed)):
+                    self._deliver(handle, dataclasses.replace(event, run_id=handle.run_id))
+        process = launch_detached(run_dir, handle.resume, self.nice)
+        live.write_live(run_dir, live.live_record(process.pid, handle.run_id))
+        handle.process, handle.pid = process, process.pid
+        handle.status, handle.started_at = "running", time.monotonic()
+
+    def _read(self, handle: RunHandle) -> None:
+        path = Path(handle.run_dir)
+        if not path.exists():
+            moved = runs.find_renamed(path.parent, runs.stem(path))
+            if moved is None:
                 return
-            handle.last_progress = now
-        elif isinstance(event, ev.RunStarted):
-            handle.run_dir = event.run_dir
-        elif isinstance(event, ev.RunFinished):
-            handle.status, handle.run_dir, handle.summary, handle.ended = event.status, event.run_dir, event.summary, True
-        elif isinstance(event, ev.RunFailed):
-            handle.status, handle.run_dir, handle.reason, handle.ended = "failed", event.run_dir, event.reason, True
-        self._events.put(event)
+            handle.run_dir = str(path := moved)
+        first = handle.offset == 0
+        found, handle.offset = live.read_events(path, handle.offset)
+        for event in live.without_past_ends(found) if first else found:
+            self._deliver(handle, dataclasses.replace(event, run_id=handle.run_id))
+            if handle.ended:
+                break
 
-    def _reap(self, handle: RunHandle) -> None:
-        handle.reaped = True
-        handle.conn.close()
+    def _follow(self, handle: RunHandle) -> None:
+        self._read(handle)
         if handle.ended:
-            if handle.status != "failed" and handle.log_path:
-                Path(handle.log_path).unlink(missing_ok=True)  # a clean run needs no crash log
             return
-        code = handle.process.exitcode
-        if code is not None and code < 0:
+        if handle.process is not None:
+            code = handle.process.poll()
+            if code is None:
+                if handle.cancel_requested_at and time.monotonic() - handle.cancel_requested_at > CANCEL_GRACE:
+                    handle.process.kill()  # it did not reach a batch boundary in time
+                return
+            self._read(handle)  # the last lines it wrote before exiting
+            if not handle.ended:
+                self._died(handle, code)
+        else:
+            gone = live.writer_gone(Path(handle.run_dir))
+            if gone:
+                self._read(handle)
+                if not handle.ended:
+                    self._end(handle, runs.Status.INTERRUPTED, gone)
+
+    def _died(self, handle: RunHandle, code: int) -> None:
+        """A child exited without logging its end: killed by a signal (resumable) or crashed."""
+        tail = _log_tail(Path(handle.run_dir) / runs.LOG)
+        if code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
             reason = f"training process was killed ({name})" + (" - out of memory?" if name == "SIGKILL" else "")
+            if handle.cancel_requested_at:
+                reason = "cancelled, and the process did not stop in time; " + reason
+            self._end(handle, runs.Status.INTERRUPTED, reason)
         else:
-            reason = f"training process exited with code {code}"
-        tail = _log_tail(handle.log_path)
-        if tail:
-            reason += f": {tail}"
-        if handle.cancel_requested_at:
-            reason = "cancelled, and the process did not stop in time; " + reason
-        self._fail(handle, reason)
+            reason = f"training process exited with code {code}" + (f": {tail}" if tail else "")
+            self._end(handle, runs.Status.FAILED, reason)
+
+    def _end(self, handle: RunHandle, status: runs.Status, reason: str) -> None:
+        try:
+            handle.run_dir = str(runs.mark_ended(handle.run_dir, status, reason))
+            summary = (runs.read_summary(Path(handle.run_dir)) or runs.Summary()).to_dict()
+        except (OSError, ValueError) as error:
+            reason += f" (and the run folder could not be updated: {_one_line(error)})"
+            summary = {"status": status.value, "reason": reason}
+        if status == runs.Status.FAILED:
+            self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir or "", reason))
+        else:
+            self._deliver(handle, ev.RunFinished(handle.run_id, handle.run_dir or "", status.value, summary))
+
+    def _deliver(self, handle: RunHandle, event) -> None:
+        if isinstance(event, ev.RunStarted):
+            handle.run_dir = event.run_dir or handle.run_dir
+        elif isinstance(event, ev.RunFinished):
+            handle.status, handle.summary, handle.ended = event.status, event.summary, True
+            handle.run_dir = event.run_dir or handle.run_dir
+            handle.reason = event.summary.get("reason") if isinstance(event.summary, dict) else None
+        elif isinstance(event, ev.RunFailed):
+            handle.status, handle.reason, handle.ended = "failed", event.reason, True
+            handle.run_dir = event.run_dir or handle.run_dir
+        if handle.ended and handle.status != "failed" and handle.run_dir:
+            log = Path(handle.run_dir) / runs.LOG
+            try:
+                if handle.process is not None:
+                    log.unlink(missing_ok=True)  # a clean run needs no crash log
+            except OSError:
+                pass
+        self._events.put(event)
 
     def _fail(self, handle: RunHandle, reason: str) -> None:
-        run_dir = mark_failed(handle.run_dir, reason) if handle.run_dir else None
-        handle.status, handle.reason, handle.ended = "failed", reason, True
-        handle.run_dir = str(run_dir) if run_dir else handle.run_dir
-        self._events.put(ev.RunFailed(handle.run_id, handle.run_dir or "", reason))
+        if handle.ended:
+            return
+        if handle.run_dir and Path(handle.run_dir).exists():
+            self._end(handle, runs.Status.FAILED, reason)
+        else:
+            handle.status, handle.reason = "failed", reason
+            self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir or "", reason))
 
 
-def _log_tail(path: str | None) -> str:
+def _one_line(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _log_tail(path: Path) -> str:
     try:
-        lines = [line.strip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()]
-    except (OSError, TypeError):
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
         return ""
-    return lines[-1][:200] if lines else ""
+    return lines[-1][:300] if lines else ""
 
 
-def mark_failed(run_dir: str | Path, reason: str) -> Path:
-    """Record a run whose process died: summary status failed, folder renamed, stray temp files removed.
-
-    Complete files (config, metrics, an atomically written best.pt) are kept.
-    """
-    from . import runs
-
-    path = Path(run_dir)
-    if not path.exists():
-        return path
-    for temp in path.glob(".*.tmp"):
-        temp.unlink(missing_ok=True)  # half-written files from a write the kill interrupted
-    summary = runs.read_json(path / "summary.json")
-    if summary.get("status") in ("finished", "cancelled"):
-        return path
-    config = runs.read_json(path / "config.json")
-    metrics = runs.read_metrics(path)
-    summary.update({
-        "model": config.get("model"), "augment": config.get("augment"), "epochs_run": len(metrics),
-        "status": "failed", "reason": reason, "test_acc": None,
-    })
-    runs.write_json(path / "summary.json", summary)
-    return runs.finalize(path, "failed", None)
+if __name__ == "__main__":
+    child_main()

@@ -21,7 +21,19 @@ def synthetic_dir(tmp_path_factory) -> Path:
 def runs_dir(tmp_path) -> Path:
     path = tmp_path / "runs"
     path.mkdir()
-    return path
+    yield path
+    stop_live_runs(path)
+
+
+def stop_live_runs(path: Path) -> None:
+    """Quitting the app leaves its runs training (by design); a test asks them to stop so none outlives it."""
+    from mnist_tui import live
+
+    for folder in path.glob("*_running"):
+        try:
+            live.request_stop(folder)
+        except OSError:
+            pass
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_tui import cli, data
+from mnist_tui import cli, data, fileio
 from mnist_tui.app import make_app
 
 from screen import screen_text, wait_until
@@ -351,7 +351,7 @@ async def test_marking_a_default_run_in_a_read_only_runs_dir_shows_an_error(a_ru
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(runs_dir))  # what mkstemp meets in a read-only folder
 
-    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("r")
@@ -369,7 +369,7 @@ async def test_marking_a_default_run_in_a_read_only_runs_dir_shows_an_error(a_ru
 def test_write_atomic_respects_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
-        data.write_atomic(tmp_path / "file.json", b"{}")
+        fileio.write_atomic(tmp_path / "file.json", b"{}")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "file.json").stat().st_mode) == mode
@@ -383,8 +383,8 @@ def test_write_atomic_fsyncs_the_file_and_then_its_directory(tmp_path, monkeypat
         synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
         real_fsync(fd)
 
-    monkeypatch.setattr(data.os, "fsync", fsync)
-    data.write_atomic(tmp_path / "file.json", b"{}")
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    fileio.write_atomic(tmp_path / "file.json", b"{}")
     assert synced == ["file", "dir"]
     assert (tmp_path / "file.json").read_bytes() == b"{}"
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]  # no temporary left behind

@@ -1,4 +1,4 @@
-"""The training service: spawn children, cancel, crash safety, parallel runs, DDP, and the Textual fd trap."""
+"""The training service: detached children, cancel, crash safety, parallel runs, DDP, and the Textual fd trap."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from mnist_tui import events as ev
 from mnist_tui import runs
-from mnist_tui.worker import CONTEXT, TrainingService
+from mnist_tui.worker import TrainingService
 
 
 def collect(service, until, timeout=120.0):
@@ -31,14 +31,15 @@ def final(event):
     return isinstance(event, (ev.RunFinished, ev.RunFailed))
 
 
-def test_run_completes_in_a_spawn_child(tiny_config):
+def test_run_completes_in_a_detached_child(tiny_config):
     with TrainingService(max_jobs=1) as service:
         run_id = service.start(tiny_config(epochs=2))
-        seen = collect(service, final)
+        started = collect(service, lambda e: isinstance(e, ev.RunStarted))
         handle = service.get(run_id)
-        assert CONTEXT.get_start_method() == "spawn"
-        assert type(handle.process).__name__ == "SpawnProcess"
         assert handle.pid and handle.pid != os.getpid()
+        if hasattr(os, "getsid"):  # its own session: a hangup of our terminal never reaches it
+            assert os.getsid(handle.pid) == handle.pid != os.getsid(0)
+        seen = started + collect(service, final)
     assert isinstance(seen[-1], ev.RunFinished) and seen[-1].status == "finished"
     assert sum(isinstance(e, ev.EpochCompleted) for e in seen) == 2
     assert any(isinstance(e, ev.BatchProgress) for e in seen)
@@ -46,41 +47,37 @@ def test_run_completes_in_a_spawn_child(tiny_config):
     assert json.loads((handle.run_dir and open(os.path.join(handle.run_dir, "summary.json")).read()))["status"] == "finished"
 
 
-def test_cancel_stops_within_two_seconds(tiny_config):
+def test_cancel_stops_at_a_batch_and_keeps_the_checkpoint(tiny_config):
     with TrainingService(max_jobs=1) as service:
         run_id = service.start(tiny_config(epochs=200))
         collect(service, lambda e: isinstance(e, ev.EpochCompleted))
-        started = time.monotonic()
         service.cancel(run_id)
-        seen = collect(service, final, timeout=10)
+        seen = collect(service, final, timeout=30)
         handle = service.get(run_id)
-        handle.process.join(timeout=5)
-        elapsed = time.monotonic() - started
+        handle.process.wait(timeout=10)
     assert isinstance(seen[-1], ev.RunFinished) and seen[-1].status == "cancelled"
-    assert elapsed < 2.0, elapsed
-    assert not handle.process.is_alive()
+    assert handle.process.returncode == 0  # it stopped by itself at a batch boundary, not killed
     summary = json.loads(open(os.path.join(handle.run_dir, "summary.json")).read())
     assert summary["status"] == "cancelled" and summary["epochs_run"] >= 1
     runs.load_checkpoint(handle.run_dir)  # the best checkpoint so far is kept
 
 
-def test_kill_9_is_reported_failed_and_the_folder_stays_consistent(tiny_config, runs_dir):
+def test_kill_9_is_reported_interrupted_and_the_folder_stays_consistent(tiny_config, runs_dir):
     with TrainingService(max_jobs=1) as service:
         run_id = service.start(tiny_config(epochs=200))
         collect(service, lambda e: isinstance(e, ev.EpochCompleted))
         handle = service.get(run_id)
         os.kill(handle.pid, signal.SIGKILL)
-        killed = time.monotonic()
         seen = collect(service, final, timeout=10)
-        assert time.monotonic() - killed < 2.0
-    failed = seen[-1]
-    assert isinstance(failed, ev.RunFailed) and "SIGKILL" in failed.reason
+    ended = seen[-1]
+    assert isinstance(ended, ev.RunFinished) and ended.status == "interrupted" and "SIGKILL" in ended.summary["reason"]
     (folder,) = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
-    assert folder.name.endswith("_failed")
-    assert json.loads((folder / "summary.json").read_text())["status"] == "failed"
+    assert folder.name.endswith("_interrupted")
+    assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
     assert not list(folder.glob(".*"))  # no half-written files left behind
     runs.load_checkpoint(folder)  # what was complete is still loadable
-    assert runs.list_runs(runs_dir)[0].status == "failed"
+    assert (folder / "resume.pt").exists()
+    assert runs.list_runs(runs_dir)[0].status == "interrupted"
 
 
 def test_two_runs_at_once_both_complete(tiny_config):

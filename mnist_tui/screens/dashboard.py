@@ -10,14 +10,25 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from .. import events as ev
 from ..board import RunView
-from ..messages import TrainingEvent
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
 
 
-def epoch_line(label: str, e: ev.EpochCompleted) -> str:
-    return (f"{label:<12} epoch {e.epoch}/{e.epochs}  {e.seconds:5.1f}s  loss {e.train_loss:.4f}  acc {e.train_acc * 100:.2f}%"
-            f"  val_loss {e.val_loss:.4f}  val_acc {e.val_acc * 100:.2f}%" + ("  *" if e.best else ""))
+def epoch_line(label: str, p: dict) -> str:
+    """One epoch of a run, from its board history point (so the log is the same whenever it is rebuilt)."""
+    return (f"{label:<12} epoch {p['epoch']}/{p.get('epochs', '?')}  {p['seconds']:5.1f}s  loss {p['train_loss']:.4f}  "
+            f"acc {p['train_acc'] * 100:.2f}%  val_loss {p['val_loss']:.4f}  val_acc {p['val_acc'] * 100:.2f}%"
+            + ("  *" if p.get("best") else ""))
+
+
+def end_line(view: RunView) -> str:
+    if view.status == "failed":
+        return f"{view.label:<12} failed: {view.reason}"
+    test = view.summary.get("test_acc") if view.summary else None
+    line = f"{view.label:<12} {view.status}" + (f"  test_acc {test * 100:.2f}%" if test is not None else "")
+    if view.reason:
+        line += f"  ({view.reason})"
+    return line + ("  (select it and press enter for results)" if view.status in ("finished", "cancelled") else "")
 
 
 class DashboardScreen(Screen):
@@ -51,27 +62,49 @@ class DashboardScreen(Screen):
 
     async def on_mount(self) -> None:
         self._rows: dict[str, RunRow] = {}
-        rows = [self._ensure_row(view) for view in self.views()]
-        if rows:
-            rows[0].focus()
-        log = self.query_one("#epoch-log", Log)
+        self._logged: dict[str, int] = {}  # per run: epoch lines written to the log (and 1 more once its end is)
+        self.app.run_updated.subscribe(self, self.on_run_updated)
         for view in self.views():
-            for point in view.history:
-                log.write_line(f"{view.label:<12} epoch {point['epoch']}/{view.epochs}  val_acc {point['val_acc'] * 100:.2f}%")
+            self._ensure_row(view)
+            self._log_new_lines(view)
+        rows = list(self._rows.values())
+        if rows:
+            rows[-1].focus()  # the newest run
+        self._refresh_all()
+
+    def on_screen_resume(self) -> None:
+        for view in self.views():  # runs started while another screen was on top
+            row = self._ensure_row(view)
+            if row.is_mounted:
+                row.show(view)
+            self._log_new_lines(view)
         self._refresh_all()
 
     def _ensure_row(self, view: RunView) -> RunRow:
-        """The run's row, created on first sight (registered before it mounts, so never twice)."""
+        """The run's row, created on first sight (registered before it mounts, so never twice). A new
+        run's row is focused, so `s` and enter act on the run just started."""
         row = self._rows.get(view.run_id)
         if row is None:
             row = self._rows[view.run_id] = RunRow(view, id=f"row-{view.run_id}")
             self.query_one("#runs-list").mount(row)
-            if self.focused is None:
-                row.focus()
+            row.focus()
+            row.scroll_visible()
         return row
 
-    async def on_training_event(self, message: TrainingEvent) -> None:
-        event = message.event
+    def _log_new_lines(self, view: RunView) -> None:
+        log = self.query_one("#epoch-log", Log)
+        written = self._logged.get(view.run_id, 0)
+        epochs = [p for p in view.history]
+        for point in epochs[written:]:
+            log.write_line(epoch_line(view.label, point))
+        written = max(written, len(epochs))
+        if not view.active and written == len(epochs):
+            log.write_line(end_line(view))
+            written += 1
+        self._logged[view.run_id] = written
+
+    def on_run_updated(self, event) -> None:
+        """Every engine event, published by the app after its board applied it (also while covered)."""
         if self.run_ids is not None and event.run_id not in self.run_ids:
             return
         view = self.app.board.runs.get(event.run_id)
@@ -80,18 +113,12 @@ class DashboardScreen(Screen):
         row = self._ensure_row(view)
         if row.is_mounted:
             row.show(view)
-        log = self.query_one("#epoch-log", Log)
-        if isinstance(event, ev.EpochCompleted):
-            log.write_line(epoch_line(view.label, event))
+        if isinstance(event, (ev.EpochCompleted, ev.RunFinished, ev.RunFailed, ev.RunStarted)):
+            self._log_new_lines(view)
+        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+            self._run_ended()
+        if isinstance(event, (ev.EpochCompleted, ev.BatchProgress, ev.RunStarted)):
             self._refresh_charts()
-        elif isinstance(event, ev.RunFinished):
-            test = event.summary.get("test_acc")
-            log.write_line(f"{view.label:<12} {event.status}" + (f"  test_acc {test * 100:.2f}%" if test is not None else "")
-                           + "  (select it and press enter for results)")
-            self._run_ended()
-        elif isinstance(event, ev.RunFailed):
-            log.write_line(f"{view.label:<12} failed: {event.reason}")
-            self._run_ended()
         self.query_one("#dashboard-empty").display = False
 
     def _refresh_all(self) -> None:
@@ -99,17 +126,24 @@ class DashboardScreen(Screen):
         self._refresh_charts()
 
     def _refresh_charts(self) -> None:
+        """Smoothed per-batch training curves from the first batch, with the per-epoch validation points on top."""
         views = self.views()
         several = len(views) > 1
         acc, loss = {}, {}
         for view in views:
             xs = [p["epoch"] for p in view.history]
-            if several:  # one shared chart: validation curves, one line per run
-                acc[view.label] = (xs, [p["val_acc"] for p in view.history])
-                loss[view.label] = (xs, [p["val_loss"] for p in view.history])
+            bx = [p[0] for p in view.batch_points]
+            if several:  # one shared chart: validation points per run, and each run's training curve
+                acc[f"{view.label} val"] = (xs, [p["val_acc"] for p in view.history])
+                loss[f"{view.label} val"] = (xs, [p["val_loss"] for p in view.history])
+                if not view.history:
+                    acc[f"{view.label} train"] = (bx, [p[2] for p in view.batch_points if p[2] is not None])
+                    loss[f"{view.label} train"] = (bx, [p[1] for p in view.batch_points])
             else:
-                acc.update({"train": (xs, [p["train_acc"] for p in view.history]), "val": (xs, [p["val_acc"] for p in view.history])})
-                loss.update({"train": (xs, [p["train_loss"] for p in view.history]), "val": (xs, [p["val_loss"] for p in view.history])})
+                acc.update({"train": (bx, [p[2] for p in view.batch_points if p[2] is not None]),
+                            "val": (xs, [p["val_acc"] for p in view.history])})
+                loss.update({"train": (bx, [p[1] for p in view.batch_points]),
+                             "val": (xs, [p["val_loss"] for p in view.history])})
         self.query_one("#acc-plot", CurvesPlot).show(acc)
         self.query_one("#loss-plot", CurvesPlot).show(loss)
 
@@ -122,15 +156,29 @@ class DashboardScreen(Screen):
 
     def action_stop(self) -> None:
         view = self.selected()
-        if view and view.active:
+        if view is None:
+            self.notify("Select a run first (j/k).", severity="warning")
+        elif not view.active:
+            self.notify(f"{view.label} is not training ({view.status}).", markup=False)
+        else:
             self.app.stop_runs([view.run_id])
-            self.notify(f"Stopping {view.label} after this batch ...")
+            where = f" ({view.run_dir.rsplit('/', 1)[-1]})" if view.run_dir else ""
+            self.notify(f"Stopping {view.label}{where} after this batch; its checkpoint is kept.", markup=False)
 
     def action_stop_all(self) -> None:
         active = [v.run_id for v in self.views() if v.active]
-        if active:
-            self.app.stop_runs(active)
-            self.notify(f"Stopping {len(active)} run(s) ...")
+        if not active:
+            self.notify("No run is training.")
+            return
+        from .confirm import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.stop_runs(active)
+                self.notify(f"Stopping {len(active)} run(s) after their current batch ...")
+
+        self.app.push_screen(ConfirmScreen(f"Stop all {len(active)} training run(s)? Their checkpoints are kept.",
+                                           yes="Stop all"), answer)
 
     def action_results(self) -> None:
         view = self.selected()
@@ -138,7 +186,7 @@ class DashboardScreen(Screen):
             return
         if view.active:
             self.notify("Results are ready when the run ends.")
-        elif view.run_dir and view.status in ("finished", "cancelled"):
+        elif view.run_dir and view.status in ("finished", "cancelled", "interrupted"):
             self.app.open_screen("results", view.run_dir)
         else:
             self.notify(view.reason or "This run has no results.", severity="warning", markup=False)
@@ -185,7 +233,6 @@ class CompareScreen(DashboardScreen):
 
     def start(self) -> None:
         import os
-        import time
 
         from ..compare import reference_configs
         from ..config import make_config
@@ -196,32 +243,35 @@ class CompareScreen(DashboardScreen):
             base = make_config(None, epochs=epochs, train_subset=subset,
                                data_dir=str(self.app.data_dir) if self.app.data_dir else None,
                                runs_dir=str(self.app.runs_dir))
+            configs = reference_configs(base, os.cpu_count() or 1)
         except ValueError as error:
             self.notify(str(error), severity="error", markup=False)
             return
-        self.jobs = os.cpu_count() or 1
-        self.started = time.time()
-        self.run_ids = self.app.start_training(reference_configs(base, self.jobs))
+        self.job = self.app.start_compare(configs, os.cpu_count() or 1)
+        self.run_ids = self.job.run_ids
         self.query_one("#compare-form").display = False
         for view in self.views():
             self._ensure_row(view)
         self._refresh_all()
 
-    def _run_ended(self) -> None:
-        views = self.views()
-        if any(v.active for v in views):
-            return
-        from ..compare import compare_rows, write_report
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self._run_ended()
 
-        rows = compare_rows([{**v.summary, "model": v.label.removesuffix("-aug"), "augment": v.label.endswith("-aug"),
-                              "status": v.status, "run_dir": v.run_dir} for v in views])
+    def _run_ended(self) -> None:
+        """Show the table once the app has written it (the app does that even while this screen is covered)."""
+        job = getattr(self, "job", None)
+        if job is None or job.rows is None or getattr(self, "_shown", False):
+            return
+        self._shown = True
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
         table.add_columns("model", "params", "epochs", "best val acc", "test acc", "seconds", "status")
-        pct = lambda x: f"{x * 100:.2f}%" if x is not None else "-"  # noqa: E731
-        for r in rows:
+        from ..console import pct
+
+        for r in job.rows:
             table.add_row(r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
                           pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"])
         table.remove_class("hidden")
-        path = write_report(self.app.runs_dir, rows, self.jobs, self.started)
-        self.notify(f"Comparison finished: the table is below the charts; saved {path}.")
+        if job.path:
+            self.query_one("#epoch-log", Log).write_line(f"comparison finished: table below, saved {job.path}")

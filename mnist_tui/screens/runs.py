@@ -14,7 +14,8 @@ from .. import runs
 from ..messages import RunsChanged
 from .confirm import ConfirmScreen
 
-STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "failed": "bold red", "running": "cyan"}
+STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "interrupted": "yellow", "failed": "bold red",
+                 "running": "cyan", "unreadable": "bold red"}
 STAR = "★"
 
 
@@ -25,6 +26,7 @@ class RunsScreen(Screen):
         Binding("enter", "open", "Results"),
         Binding("d", "delete", "Delete"),
         Binding("m", "mark_default", "Mark default"),
+        Binding("R", "resume", "Resume"),
     ]
 
     def __init__(self) -> None:
@@ -98,15 +100,12 @@ class RunsScreen(Screen):
             facts.append(f"best val {info.val_acc * 100:.2f}%")
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
-        reason = self._failure(info) if info.status == "failed" else ""
+        reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""
         self.query_one("#run-detail", Static).update("  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else ""))
 
     @staticmethod
     def _failure(info: runs.RunInfo) -> str:
-        summary = runs.read_json(info.path / "summary.json")
-        if not summary:
-            return "it stopped without writing a summary"
-        return str(summary.get("reason") or "no reason recorded")
+        return str(info.reason or "no reason recorded")
 
     # -------------------------------------------------- actions
 
@@ -117,7 +116,7 @@ class RunsScreen(Screen):
         info = self.selected()
         if info is None:
             return
-        if info.status == "failed":
+        if info.status in ("failed", "unreadable"):
             self.notify(f"It failed, so it has no results: {self._failure(info)}", title="Can't open this run",
                         severity="warning", markup=False)
         elif info.status == "running":
@@ -164,3 +163,20 @@ class RunsScreen(Screen):
             return
         self.notify(f"{STAR} {info.name} is now the default for Test predictions", markup=False)
         self.refresh_runs()
+
+    def action_resume(self) -> None:
+        """Continue a cancelled or interrupted run in its own folder, from its last completed epoch."""
+        info = self.selected()
+        if info is None:
+            return
+        if info.status not in runs.RESUMABLE:
+            self.notify(f"Only a cancelled or interrupted run can be resumed; this one is {info.status}.",
+                        severity="warning", markup=False)
+            return
+        try:
+            self.app.resume_run(info.path)
+        except (runs.RunError, OSError, ValueError) as error:
+            self.notify(str(error), title="Can't resume", severity="error", markup=False)
+            return
+        self.notify(f"Resuming {info.name} after epoch {info.epochs_run}", markup=False)
+        self.app.open_screen("dashboard")

@@ -1,0 +1,109 @@
+"""The app as a viewer of run folders: screens that stay true while covered, attaching to live runs, quitting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from screen import screen_text
+from test_app import fill_train_form, wait_for
+
+from mnist_tui import events as ev
+from mnist_tui import live, runs
+from mnist_tui.app import make_app
+
+pytestmark = pytest.mark.slow
+
+
+async def open_runs_from_the_palette(pilot):
+    """Cover the current screen with Runs, through the command palette, as a user would."""
+    app = pilot.app
+    below = app.screen
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", 30)
+    await pilot.press(*"Runs")
+    await wait_for(pilot, lambda: "Every recorded run" in screen_text(app), 30)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen", 30)
+    return below
+
+
+async def test_a_covered_dashboard_is_current_when_uncovered(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fill_train_form(pilot, "1-layer", "2")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen" and "img/s" in screen_text(app))
+        dashboard = await open_runs_from_the_palette(pilot)
+        await wait_for(pilot, lambda: not app.board.active())  # the run ends while Runs is on top
+        await wait_for(pilot, lambda: "finished" in screen_text(app))  # Runs itself was refreshed too
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is dashboard, 30)
+        await wait_for(pilot, lambda: "finished" in screen_text(app) and "epoch 2/2" in screen_text(app), 30)
+        text = screen_text(app)
+        assert "running" not in text and "test" in text and "epoch 2/2" in text
+
+
+async def test_compare_writes_its_table_while_covered(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "compare-epochs", 30)
+        await pilot.press("backspace", "1", "tab", "backspace", "3", "0", "0")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.board) == 4)
+        compare = await open_runs_from_the_palette(pilot)
+        await wait_for(pilot, lambda: (Path(runs_dir) / "compare.json").exists())
+        report = json.loads((Path(runs_dir) / "compare.json").read_text())
+        assert sorted(r["model"] for r in report["runs"]) == ["1-layer", "2-layer", "3-layer", "3-layer-aug"]
+        assert all(r["status"] == "finished" for r in report["runs"])
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is compare and "best val acc" in screen_text(app), 30)
+
+
+async def test_the_app_attaches_to_a_run_started_elsewhere(synthetic_dir, runs_dir):
+    """A run started from the CLI (another terminal, or an earlier app) shows on the dashboard with its history."""
+    trainer = subprocess.Popen([sys.executable, "-m", "mnist_tui", "train", "--model", "1-layer", "--epochs", "200",
+                                "--patience", "0", "--threads", "1", "--data-dir", str(synthetic_dir), "--runs-dir",
+                                str(runs_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        folder = next(iter(runs_dir.glob("*_running")), None)
+        import time
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            folder = next(iter(runs_dir.glob("*_running")), None)
+            if folder and any(isinstance(e, ev.EpochCompleted) for e in live.read_events(folder)[0]):
+                break
+            time.sleep(0.2)
+        app = make_app(runs_dir, synthetic_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: len(app.board) == 1, 30)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
+            await wait_for(pilot, lambda: "epoch 1/200" in screen_text(app) and "val_acc" in screen_text(app))
+            await wait_for(pilot, lambda: "img/s" in screen_text(app))
+            await pilot.press("s")  # stop it from here: it was not started by this app
+            await wait_for(pilot, lambda: "cancelled" in screen_text(app), 60)
+        assert trainer.wait(timeout=60) == 0
+        (info,) = runs.list_runs(runs_dir)
+        assert info.status == "cancelled" and info.has_checkpoint
+    finally:
+        trainer.kill()
+
+
+async def test_quitting_with_a_live_run_keeps_it_training(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fill_train_form(pilot, "1-layer", "200")
+        await wait_for(pilot, lambda: "img/s" in screen_text(app))
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: "Keep training" in screen_text(app), 30)
+        pid = next(h.pid for h in app.service.runs())
+        await pilot.press("enter")  # the default: keep it training
+        await wait_for(pilot, lambda: not app.is_running, 30)
+    assert live.pid_alive(pid)
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "running"
