@@ -262,7 +262,11 @@ def load_checkpoint(path: Path | str, device: str = "cpu"):
     if not path.exists():
         raise RunError(f"no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        import warnings
+
+        with warnings.catch_warnings():  # torch's hint about the pickle protocol would print before our one line
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
         raise RunError(f"{path} is not a readable checkpoint ({type(error).__name__})") from None
     try:

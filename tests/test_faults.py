@@ -166,6 +166,7 @@ def test_data_info_gives_one_line_for_bad_data(bad_data, capsys, case):
     one_line_error(err, "is a directory" if case == "directory-for-idx" else "SYNTHETIC.json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["directory-for-idx", "synthetic-json-garbage"])
 def test_train_gives_one_line_for_bad_data(bad_data, runs_dir, capsys, case):
     status, out, err = run_cli(capsys, "train", "--model", "1-layer", "--epochs", "1", "--threads", "1",
@@ -251,18 +252,26 @@ def pickled_run(a_run, tmp_path, monkeypatch):
     return a_run
 
 
-def test_a_pickle_payload_in_best_pt_is_refused_by_predict(pickled_run, runs_dir, digit_png, capsys):
+def no_warnings(recwarn) -> None:
+    """Nothing that would print a line of its own on the real stderr, beside our one line."""
+    assert not [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_a_pickle_payload_in_best_pt_is_refused_by_predict(pickled_run, runs_dir, digit_png, capsys, recwarn):
     status, _, err = run_cli(capsys, "predict", digit_png, "--runs-dir", runs_dir)
     assert status == 1 and not Path("PWNED").exists()
     one_line_error(err, "not a readable checkpoint")
+    no_warnings(recwarn)
 
 
-def test_a_pickle_payload_in_best_pt_is_refused_by_evaluate(pickled_run, runs_dir, synthetic_dir, capsys):
+def test_a_pickle_payload_in_best_pt_is_refused_by_evaluate(pickled_run, runs_dir, synthetic_dir, capsys, recwarn):
     status, _, err = run_cli(capsys, "evaluate", pickled_run.name, "--runs-dir", runs_dir, "--data-dir", synthetic_dir)
     assert status == 1 and not Path("PWNED").exists()
     one_line_error(err, "not a readable checkpoint")
+    no_warnings(recwarn)
 
 
+@pytest.mark.slow
 async def test_a_pickle_payload_in_best_pt_is_refused_by_the_predict_screen(pickled_run, runs_dir, synthetic_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
@@ -292,6 +301,7 @@ def test_predict_gives_one_line_for_a_bad_image(a_run, runs_dir, tmp_path, capsy
     one_line_error(err, message)
 
 
+@pytest.mark.slow
 def test_a_huge_png_is_refused_before_decoding(a_run, runs_dir, tmp_path):
     """10000x10000 (about 100 KB on disk) once cost 2.5 GB and 12 s, and printed Pillow's raw warning."""
     path = big_png(tmp_path / "huge.png", 10000, 10000)
