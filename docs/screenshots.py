@@ -75,9 +75,33 @@ async def main(runs_dir: str) -> None:
         await pilot.press("3")
         await settle(pilot)
         app.save_screenshot("predict-test-set.svg", str(DOCS))
+    await model_tour(runs_dir)
+
+
+async def model_tour(runs_dir: str) -> None:
+    """The Model screen of the default run, opened from Test predictions with a drawn 7 on the canvas."""
+    app = make_app(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        canvas = app.screen.query_one("DigitCanvas")
+        for start, end in [((5, 6), (5, 21)), ((5, 21), (23, 11))]:  # a "7": the bar, then the stem
+            canvas.paint(start, end)
+        canvas._post(final=True)
+        await settle(pilot)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: bool(getattr(app.screen, "conv_maps", None)))
+        await settle(pilot)
+        app.save_screenshot("model.svg", str(DOCS))
+        await pilot.press("2")
+        await settle(pilot)
+        app.save_screenshot("model-maps.svg", str(DOCS))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", default="/tmp/mnist-tui-docs")
-    asyncio.run(main(parser.parse_args().runs_dir))
+    parser.add_argument("--model-only", action="store_true", help="only the Model screen, of the default run already there")
+    args = parser.parse_args()
+    asyncio.run(model_tour(args.runs_dir) if args.model_only else main(args.runs_dir))

@@ -85,7 +85,7 @@ class MnistApp(App):
             "train": ("train", "TrainScreen"), "dashboard": ("dashboard", "DashboardScreen"),
             "compare": ("dashboard", "CompareScreen"), "data": ("data", "DataScreen"),
             "runs": ("runs", "RunsScreen"), "results": ("results", "ResultsScreen"),
-            "predict": ("predict", "PredictScreen"),
+            "predict": ("predict", "PredictScreen"), "model": ("model", "ModelScreen"),
         }
         module, cls = modules[name]
         screen = getattr(import_module(f".screens.{module}", __package__), cls)(*args, **kwargs)
@@ -141,6 +141,8 @@ class MnistApp(App):
         if self.service is not None:
             for run_id in run_ids:
                 self.service.cancel(run_id)
+                if run_id in self.board.runs:
+                    self.board.runs[run_id].stopping = True
 
     @work(thread=True, exclusive=True, group="training-events")
     def _drain_events(self) -> None:

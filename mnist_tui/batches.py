@@ -13,13 +13,15 @@ MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std
 BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
 
 
-def to_input(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+def to_input(images: torch.Tensor, channels_last: bool = False,
+             normalization: tuple[float, float] = (MEAN, STD)) -> torch.Tensor:
     """uint8 (n, 28, 28) or float in [0, 1] (n, 1, 28, 28) -> normalised float (n, 1, 28, 28)."""
     x = images.float()
     if images.dtype == torch.uint8:
         x = x / 255.0
     x = x.reshape(-1, 1, 28, 28)
-    x = (x - MEAN) / STD
+    mean, std = normalization
+    x = (x - mean) / std
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 

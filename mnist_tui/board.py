@@ -31,6 +31,7 @@ class RunView:
     summary: dict = field(default_factory=dict)
     reason: str = ""
     device: str = ""
+    stopping: bool = False  # a stop was requested; it ends at its next batch
     _stride: int = 1
     _skipped: int = 0
     _smooth: tuple[float, float | None] | None = None

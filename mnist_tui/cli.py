@@ -16,12 +16,8 @@ class CliError(Exception):
     """One line for the user, exit status 1."""
 
 
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_TUI_DATA or the user cache dir)")
-
-
-def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"), help="where run folders live (default: runs)")
+from .flags import add_data_dir as _add_data_dir  # noqa: E402
+from .flags import add_runs_dir as _add_runs_dir  # noqa: E402
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first (live ones with their progress)")
+    runs.add_argument("--compare", nargs="+", metavar="RUN", help="compare these runs: scores, speed and differing config")
     _add_runs_dir(runs)
 
     watch = sub.add_parser("watch", help="follow live runs with a progress line until they end (Ctrl-C leaves them training)")
@@ -109,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
     add_predict_parser(sub)
+
+    inspect = sub.add_parser("inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run")
+    inspect.add_argument("target", metavar="MODEL|RUN", help="registry name (see `mnist-tui models`) or run folder/prefix")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runs_dir(inspect)
+
+    export = sub.add_parser("export", help="write a run's model as one ONNX file and check it with onnxruntime")
+    export.add_argument("run", help="run folder or name prefix")
+    export.add_argument("--out", default=None, metavar="FILE.onnx", help="where to write it (default: model.onnx in the run)")
+    _add_runs_dir(export)
+    _add_data_dir(export)
     return parser
 
 
@@ -221,10 +229,13 @@ def cmd_train(args) -> int:
             return launch(config, args.procs)
     from .train import fit
 
+    printer = EpochPrinter()
     with _StopSignals() as signals:
         try:
-            result = fit(config, EpochPrinter(), signals.flag, run_dir=run_dir, resume=bool(args.resume))
-        except BaseException:
+            result = fit(config, printer, signals.flag, run_dir=run_dir, resume=bool(args.resume))
+        except Exception:
+            if printer.failed:  # fit printed its one "failed: reason" line and recorded the run
+                return 1
             if run_dir is not None and run_dir.exists():
                 from . import runs
 
@@ -237,14 +248,15 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .console import pct, table
-    from .evaluate import evaluate_ensemble, evaluate_run, row_percentages, worst_confusions
+    from .evaluate import agreement_line, evaluate_ensemble, evaluate_run, recorded_test_acc, row_percentages, worst_confusions
     from .runs import resolve_run
 
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
     if len(run_dirs) == 1:
         report = evaluate_run(run_dirs[0], args.data_dir)
         print(f"run: {run_dirs[0]}")
-        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+        print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)")
+        print(agreement_line(report.test_acc, recorded_test_acc(run_dirs[0])) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
@@ -275,6 +287,8 @@ def _progress(info) -> str:
 
 
 def cmd_runs(args) -> int:
+    if args.compare:
+        return cmd_compare_runs(args)
     from .console import pct, table
     from .runs import list_runs
 
@@ -352,6 +366,14 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def cmd_compare_runs(args) -> int:
+    from .comparison import compare_runs, format_comparison
+    from .runs import resolve_run
+
+    print(format_comparison(compare_runs([resolve_run(args.runs_dir, ref) for ref in args.compare])))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .predict import cmd_predict as run
 
@@ -380,8 +402,26 @@ def cmd_compare(args) -> int:
                 [[r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
                   pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
                  for r in rows], "lrrrrrl"))
+    if isinstance(path, OSError):
+        raise CliError(f"could not write compare.json: {path.strerror or path}")
     print(f"\nwrote {path}")
     return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
+
+
+def cmd_inspect(args) -> int:
+    import json
+
+    from .inspect import format_table, inspect_target
+
+    inspection = inspect_target(args.target, args.runs_dir)
+    print(json.dumps(inspection.to_json(), indent=2) if args.json else format_table(inspection))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import cmd_export as run
+
+    return run(args)
 
 
 def cmd_app(args) -> int:
@@ -410,6 +450,7 @@ def cmd_serve(args) -> int:
 
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
             "predict": cmd_predict, "compare": cmd_compare, "watch": cmd_watch, "stop": cmd_stop,
+            "inspect": cmd_inspect, "export": cmd_export,
             "app": cmd_app, "serve": cmd_serve}
 
 
@@ -427,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a full disk, a read-only or missing folder: one line, not a traceback
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

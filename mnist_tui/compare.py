@@ -38,8 +38,10 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     ]
 
 
-def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None, service=None) -> tuple[list[dict], Path]:
-    """Train the four reference configs through the TrainingService; return the table rows and compare.json."""
+def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None,
+                service=None) -> tuple[list[dict], Path | OSError]:
+    """Train the four reference configs through the TrainingService; return the table rows and compare.json
+    (or the OSError that kept it from being written: the table is still worth showing)."""
     from .worker import TrainingService
 
     own = service is None
@@ -65,7 +67,10 @@ def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], No
         summary.update(status=handle.status, run_dir=handle.run_dir)
         summaries.append(summary)
     rows = compare_rows(summaries)
-    return rows, write_report(base.runs_dir, rows, jobs, started)
+    try:
+        return rows, write_report(base.runs_dir, rows, jobs, started)
+    except OSError as error:
+        return rows, error
 
 
 def write_report(runs_dir, rows: list[dict], jobs: int, started: float) -> Path:

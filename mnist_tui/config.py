@@ -123,4 +123,8 @@ def make_config(model: str | None = None, preset: str | None = None, **overrides
     name = values.get("model", TrainConfig.model)
     merged = {**get_spec(name).train_defaults, **values}
     merged.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(merged) - known)
+    if unknown:  # a typo in a preset, a model's defaults or an override must not pass unnoticed
+        raise ValueError(f"unknown training setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
     return TrainConfig.from_dict(merged).validate()

@@ -51,6 +51,7 @@ class EpochPrinter:
         self.tty = self.stream.isatty() if tty is None else tty
         self.prefix = prefix
         self._bar_shown = False
+        self.failed = False  # a RunFailed was printed
 
     def __call__(self, event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -68,10 +69,11 @@ class EpochPrinter:
             self._print(epoch_line(event))
         elif isinstance(event, ev.RunFinished):
             s = event.summary
-            self._print(f"{event.status}: run folder {event.run_dir}")
+            self._print(f"{event.status}: run folder {event.run_dir}" + (f" ({s['reason']})" if s.get("reason") else ""))
             self._print(f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
                         f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)")
         elif isinstance(event, ev.RunFailed):
+            self.failed = True
             self._print(f"failed: {event.reason} (run folder {event.run_dir})")
 
     def _print(self, line: str) -> None:

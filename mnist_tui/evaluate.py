@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from .batches import BACKGROUND, to_input
+from .batches import MEAN, STD, to_input
 from .device import autocast
 
 
@@ -29,11 +29,11 @@ class Metrics:
 TTA_SHIFTS = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))
 
 
-def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Shift a normalised batch by whole pixels, filling with the background (black)."""
+def _shift(x: torch.Tensor, dy: int, dx: int, background: float) -> torch.Tensor:
+    """Shift a normalised batch by whole pixels, filling with the background (black after normalisation)."""
     if not (dy or dx):
         return x
-    out = torch.full_like(x, BACKGROUND)
+    out = torch.full_like(x, background)
     h, w = x.shape[-2:]
     out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
         x[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
@@ -58,18 +58,22 @@ def inference_model(model: torch.nn.Module) -> torch.nn.Module:
 
 @torch.inference_mode()
 def predict_logits(model, images: torch.Tensor, device: torch.device | None = None, precision: str = "fp32",
-                   batch_size: int = EVAL_BATCH, channels_last: bool = False, tta: bool = False) -> torch.Tensor:
-    """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches; `tta` averages shifted copies."""
+                   batch_size: int = EVAL_BATCH, channels_last: bool = False, tta: bool = False,
+                   normalization: tuple[float, float] = (MEAN, STD)) -> torch.Tensor:
+    """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches; `tta` averages shifted copies.
+
+    Outside training, call `inference.run_logits` instead: it reads these settings back from the run."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     fused = inference_model(model)
     outputs = []
+    background = (0.0 - normalization[0]) / normalization[1]
     with autocast(device, precision):
         for start in range(0, len(images), batch_size):
-            x = to_input(images[start : start + batch_size], channels_last).to(device)
+            x = to_input(images[start : start + batch_size], channels_last, normalization).to(device)
             if tta:
-                logits = sum(fused(_shift(x, dy, dx)).float() for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
+                logits = sum(fused(_shift(x, dy, dx, background)).float() for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
             else:
                 logits = fused(x).float()
             outputs.append(logits.cpu())
@@ -130,22 +134,22 @@ def _report(metrics: Metrics, labels: torch.Tensor) -> Report:
                   per_class(truth, metrics.predictions), truth, metrics.predictions)
 
 
-def _kept_model(run_dir, device: str):
-    """A run's kept model, whether it was tested with test-time augmentation, and its data folder."""
-    from .runs import load_checkpoint
-
-    model, checkpoint = load_checkpoint(run_dir, device)
-    config = checkpoint.get("config", {})
-    return model, bool(config.get("tta", False)), config.get("data_dir") or None
-
-
 def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
-    """Load a run's best checkpoint and evaluate it on the test set, as it was scored when it finished."""
+    """Load a run's kept checkpoint and score it on the test set exactly as it was scored when it finished."""
     from .data import load_splits
+    from .inference import load_run, run_logits
 
-    model, tta, own_data = _kept_model(run_dir, device)
-    splits = load_splits(data_dir or own_data)
-    return _report(evaluate(model, splits.test_x, splits.test_y, torch.device(device), tta=tta), splits.test_y)
+    run = load_run(run_dir, device)
+    splits = load_splits(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None)
+    return _report(score(run_logits(run, splits.test_x), splits.test_y), splits.test_y)
+
+
+def recorded_test_acc(run_dir) -> float | None:
+    """The test accuracy the run recorded in summary.json when it finished (None if it has none)."""
+    from .data import read_json
+
+    value = read_json(Path(run_dir) / "summary.json").get("test_acc")
+    return float(value) if value is not None else None
 
 
 def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Metrics], Report]:
@@ -154,6 +158,7 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
     Every member is scored as it was when it finished, on the test set of `data_dir` (or the first
     run's data folder), so the members and the ensemble see the same images."""
     from .data import load_splits
+    from .inference import load_run, run_logits
     from .runs import RunError
 
     paths = [Path(p).resolve() for p in run_dirs]
@@ -161,9 +166,19 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
         raise RunError("an ensemble needs at least two runs")
     if len(set(paths)) < len(paths):
         raise RunError("the same run is listed twice; an ensemble needs different runs")
-    loaded = [_kept_model(p, device) for p in paths]  # every checkpoint is checked before any scoring
-    splits = load_splits(data_dir or loaded[0][2])
-    members = [predict_logits(model, splits.test_x, torch.device(device), tta=tta) for model, tta, _ in loaded]
+    loaded = [load_run(p, device) for p in paths]  # every checkpoint is checked before any scoring
+    splits = load_splits(data_dir or loaded[0].checkpoint.get("config", {}).get("data_dir") or None)
+    members = [run_logits(run, splits.test_x) for run in loaded]
     probs = torch.stack([m.softmax(1) for m in members]).mean(0)
     ensemble = _report(score(torch.log(probs.clamp_min(1e-12)), splits.test_y), splits.test_y)
     return [score(m, splits.test_y) for m in members], ensemble
+
+
+def agreement_line(test_acc: float, recorded: float | None) -> str:
+    """Whether a fresh score reproduces the one recorded in summary.json, in one line."""
+    if recorded is None:
+        return "the run recorded no test accuracy (it was cancelled before its test pass), so this is the first"
+    if test_acc == recorded:
+        return f"matches the test accuracy recorded in summary.json exactly ({recorded * 100:.2f}%)"
+    return (f"differs from the {recorded * 100:.4f}% recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
+            "points: the run was tested on another device, data folder or torch build")

@@ -21,7 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
     parser.add_argument("--json", action="store_true", help="print JSON with all ten probabilities")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
-    parser.add_argument("--runs-dir", default=os.environ.get("MNIST_TUI_RUNS", "runs"), help="where run folders live (default: runs)")
+    from .flags import add_runs_dir
+
+    add_runs_dir(parser)
     return parser
 
 
@@ -42,35 +44,28 @@ class LoadedModel:
     model: object  # torch.nn.Module in eval mode
     checkpoint: dict
     run_dir: Path
+    run: object = None  # inference.RunModel: the model with the recipe its test score used
 
 
 def load_model(runs_dir: Path | str = "runs", run: str | None = None, device: str = "cpu") -> LoadedModel:
-    from .runs import load_checkpoint
+    from .inference import load_run
 
     run_dir = choose_run(runs_dir, run)
-    model, checkpoint = load_checkpoint(run_dir, device)
-    return LoadedModel(model, checkpoint, Path(run_dir))
+    loaded = load_run(run_dir, device)
+    return LoadedModel(loaded.model, loaded.checkpoint, Path(run_dir), loaded)
 
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities (n, 10) for preprocessed float [0, 1] or uint8 images (n, 28, 28)."""
-    import torch
+    """Softmax probabilities (n, 10) for preprocessed float [0, 1] or uint8 images (n, 28, 28).
 
-    from .batches import to_input
+    `model` is an `inference.RunModel` (scored as its run was: precision, TTA, normalisation) or a
+    bare model (fp32, no TTA, the MNIST normalisation); either way through `inference.run_logits`."""
+    from .inference import as_run, run_probs
 
     images = np.asarray(images)
-    x = torch.from_numpy(np.array(images, dtype=np.uint8 if images.dtype == np.uint8 else np.float32))
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(x), batch_size):
-            # to_input: the training set's normalisation, so inputs match what the model learned on
-            logits = model(to_input(x[start : start + batch_size]).to(device))
-            outputs.append(torch.softmax(logits.float(), 1).cpu())
-    model.train(was_training)
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 10), dtype=np.float32)
+    if not len(images):
+        return np.zeros((0, 10), dtype=np.float32)
+    return run_probs(as_run(model), np.array(images, dtype=np.uint8 if images.dtype == np.uint8 else np.float32))
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ def cmd_predict(args) -> int:
     if not 1 <= args.top <= 10:
         raise ValueError("--top must be between 1 and 10")
     loaded = load_model(args.runs_dir, args.run)
-    results = predict_files(loaded.model, args.images)
+    results = predict_files(loaded.run, args.images)
     for result in results:
         if result.error:
             print(f"mnist-tui: error: {result.error}", file=sys.stderr)

@@ -122,7 +122,12 @@ def create_run_dir(runs_dir: Path | str, model: str, augment: bool) -> Path:
 
     The Nth run started within one second, whatever its model, gets `-N`, so names sort by start."""
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"cannot use {runs_dir.resolve()} as the runs dir: {error.strerror or error}") from None
+    if not os.access(runs_dir, os.W_OK):
+        raise RunError(f"cannot write to the runs dir {runs_dir.resolve()}; choose another with --runs-dir")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}_{run_label(model, augment)}"
     existing = [p.name for p in runs_dir.iterdir()]

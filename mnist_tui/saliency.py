@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .batches import to_input
+from .batches import MEAN, STD, to_input
 
 SMOOTHGRAD_SAMPLES = 8  # each sample costs about one more image's forward and backward pass
 SMOOTHGRAD_NOISE = 0.15  # std of the Gaussian noise, as a fraction of the input range [0, 1] (the paper's 10-20%)
@@ -44,7 +44,8 @@ def normalise(grad: torch.Tensor) -> np.ndarray:
     return grad.numpy().astype(np.float32)
 
 
-def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _input_gradients(model, batch: torch.Tensor, target: int | None,
+                     normalization: tuple[float, float] = (MEAN, STD)) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for (n, 28, 28) images in [0, 1], and d logit[target] / d input per image.
 
     The target defaults to the top class of the first image. Eval mode, so BatchNorm and dropout
@@ -57,7 +58,7 @@ def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[to
     try:
         x = batch.to(device).requires_grad_(True)
         with torch.enable_grad():
-            logits = model(to_input(x))
+            logits = model(to_input(x, normalization=normalization))
             if target is None:
                 target = int(logits[0].argmax())
             # autograd.grad on the input only: weight gradients are never computed or stored
@@ -69,8 +70,13 @@ def _input_gradients(model, batch: torch.Tensor, target: int | None) -> tuple[to
 
 
 def vanilla_gradient(model, image, target: int | None = None) -> np.ndarray:
-    """|d logit[target] / d pixel|, normalised to [0, 1]; target defaults to the top class."""
-    _, grad = _input_gradients(model, as_tensor(image), target)
+    """|d logit[target] / d pixel|, normalised to [0, 1]; target defaults to the top class.
+
+    `model` is a bare model or an `inference.RunModel`, whose recorded normalisation is used."""
+    from .inference import as_run
+
+    run = as_run(model)
+    _, grad = _input_gradients(run.model, as_tensor(image), target, run.recipe.normalization)
     return normalise(grad[0])
 
 
@@ -80,32 +86,39 @@ def smoothgrad(model, image, target: int | None = None, samples: int = SMOOTHGRA
 
     The noise is seeded so that the same image always gives the same map.
     """
-    return _smoothgrad(model, as_tensor(image), target, samples, noise, seed)[1]
+    from .inference import as_run
+
+    run = as_run(model)
+    return _smoothgrad(run.model, as_tensor(image), target, samples, noise, seed, run.recipe.normalization)
 
 
-def _smoothgrad(model, x: torch.Tensor, target, samples, noise, seed) -> tuple[torch.Tensor, np.ndarray]:
+def _smoothgrad(model, x: torch.Tensor, target, samples, noise, seed, normalization) -> np.ndarray:
     generator = torch.Generator().manual_seed(seed)
     noisy = x + noise * torch.randn((samples, 28, 28), generator=generator)
-    # The clean image rides along as row 0: one forward/backward gives its logits, top class and the noisy gradients
-    logits, grads = _input_gradients(model, torch.cat([x, noisy]), target)
-    return logits[0], normalise(grads[1:].abs().mean(0))
+    # The clean image rides along as row 0, so its top class is the default target
+    _, grads = _input_gradients(model, torch.cat([x, noisy]), target, normalization)
+    return normalise(grads[1:].abs().mean(0))
 
 
 def predict_with_saliency(model, image, method: str = "gradient", samples: int = SMOOTHGRAD_SAMPLES,
                           noise: float = SMOOTHGRAD_NOISE) -> Prediction:
     """Probabilities, top class and saliency for one preprocessed 28x28 digit (uint8 or float [0, 1]).
 
-    `method` is "gradient" or "smoothgrad"; either is a single batched forward and backward pass. With the
-    3-layer model on one CPU core the gradient takes about 2 ms, fast enough for every stroke, and
-    SmoothGrad about 1 ms more per sample (benchmarks/predict_latency.py).
+    `model` is an `inference.RunModel` or a bare model. The probabilities come from `inference.run_logits`,
+    as the run's test score did (its precision, TTA and normalisation); the saliency map is the fp32
+    gradient of that top class's logit with respect to the pixels. The gradient costs about 2 ms with
+    the 3-layer model on one CPU core, SmoothGrad about 1 ms more per sample (benchmarks/predict_latency.py).
     """
-    x = as_tensor(image)
-    if method == "smoothgrad":
-        logits, saliency = _smoothgrad(model, x, None, samples, noise, 0)
-    elif method == "gradient":
-        logits, grads = _input_gradients(model, x, None)
-        logits, saliency = logits[0], normalise(grads[0])
-    else:
+    from .inference import as_run, run_probs
+
+    if method not in ("smoothgrad", "gradient"):
         raise ValueError(f"unknown saliency method {method!r}; choose smoothgrad or gradient")
-    probs = torch.softmax(logits, 0).numpy().astype(np.float32)
-    return Prediction(probs, int(probs.argmax()), saliency)
+    run = as_run(model)
+    x = as_tensor(image)
+    probs = run_probs(run, x)[0]
+    top = int(probs.argmax())
+    if method == "smoothgrad":
+        saliency = _smoothgrad(run.model, x, top, samples, noise, 0, run.recipe.normalization)
+    else:
+        saliency = normalise(_input_gradients(run.model, x, top, run.recipe.normalization)[1][0])
+    return Prediction(probs, top, saliency)

@@ -20,7 +20,7 @@ from .batches import MEAN, STD, num_batches, prepare, train_batches
 from .config import TrainConfig
 from .data import load_splits
 from .device import autocast, keep_freed_memory, pick_device, pick_precision, set_threads
-from .evaluate import confusion, evaluate, per_class
+from .evaluate import confusion, evaluate, per_class, score
 from .models import count_params, get_spec
 
 PROGRESS_INTERVAL = 0.1  # seconds: batch progress to `report` is throttled to about 10 Hz (the folder's log to 1 Hz)
@@ -394,10 +394,11 @@ def _finish(model, config, splits, device, precision, channels_last, record: Rec
     # stopped run skips the test pass so its process exits at once; `mnist-tui evaluate` (or Results)
     # scores its checkpoint on demand.
     if status == "finished" and run_dir and (run_dir / runs.CHECKPOINT).exists():
-        best_model, _ = runs.load_checkpoint(run_dir, str(device))
-        best_model = best_model.to(memory_format=torch.channels_last) if channels_last else best_model
-        test = evaluate(best_model, splits.test_x, splits.test_y, device, precision, config.eval_batch_size, channels_last,
-                        tta=config.tta)
+        from .inference import load_run, run_logits
+
+        kept_run = load_run(run_dir, str(device))  # the one inference path: what every later reader computes
+        best_model = kept_run.model
+        test = score(run_logits(kept_run, splits.test_x), splits.test_y)
         test_acc = test.acc
         labels = splits.test_y.numpy()
         runs.write_json(run_dir / runs.CONFUSION, {

@@ -32,7 +32,7 @@ def screen_text(app) -> str:
 
 async def settle_screen(pilot, tries: int = 30) -> str:
     """Wait for the workers, then until two looks in a row agree, so a loaded machine's late layout pass
-    cannot reach a snapshot half done. Returns the settled screen."""
+    cannot reach a snapshot half done. Returns the settled screen; fails with the screen if it never settles."""
     previous = None
     for _ in range(tries):
         await pilot.app.workers.wait_for_complete()
@@ -41,7 +41,7 @@ async def settle_screen(pilot, tries: int = 30) -> str:
         if text == previous:
             return text
         previous = text
-    return previous or ""
+    raise AssertionError(f"the screen did not settle after {tries} looks; last was:\n{previous}")
 
 
 async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30, step: float = 0.1,

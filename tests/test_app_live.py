@@ -107,3 +107,39 @@ async def test_quitting_with_a_live_run_keeps_it_training(synthetic_dir, runs_di
     assert live.pid_alive(pid)
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "running"
+
+
+async def test_compare_says_queued_shows_whole_numbers_and_a_readable_table(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "compare-epochs", 30)
+        await pilot.press("backspace", "1", "tab", "backspace", "6", "0", "0", "0")
+        await wait_for(pilot, lambda: "6000" in screen_text(app), 10)  # the whole number is visible
+        app.screen.query_one("#compare-subset").value = "300"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.board) == 4, 30)
+        if any(v.status == "queued" for v in app.board):  # 2 cores: two of the four wait their turn
+            await wait_for(pilot, lambda: "queued" in screen_text(app), 10)
+        assert "starting" not in screen_text(app)
+        await wait_for(pilot, lambda: "best val acc" in screen_text(app))
+        text = screen_text(app)
+        for label in ("1-layer", "2-layer", "3-layer-aug"):
+            assert sum(label in line and "finished" in line for line in text.splitlines()) >= 1
+
+
+async def test_a_new_run_is_selected_and_s_names_the_run_it_stops(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fill_train_form(pilot, "1-layer", "1")
+        await wait_for(pilot, lambda: not app.board.active() and len(app.board) == 1)
+        await pilot.press("escape")
+        await fill_train_form(pilot, "2-layer", "200")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen" and "img/s" in screen_text(app))
+        assert app.screen.selected().label == "2-layer"  # the new run, below the finished one, is selected
+        await pilot.press("s")
+        assert any("Stopping 2-layer" in n.message for n in app._notifications)  # the toast names the run
+        await wait_for(pilot, lambda: "2-layer  stopping after this batch" in screen_text(app)
+                       or "2-layer  cancelled" in screen_text(app), 10)
+        await wait_for(pilot, lambda: not app.board.active(), 60)
+        assert [v.status for v in app.board] == ["finished", "cancelled"]

@@ -80,14 +80,22 @@ def test_stop_flag_cancels_after_the_current_batch(tiny_config):
     assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "cancelled"
 
 
-def test_early_stopping_keeps_the_best_weights(tiny_config):
-    result = fit(tiny_config(epochs=8, patience=1, lr=0.5, optimizer="sgd", schedule="constant"))
+def test_early_stopping_keeps_the_best_weights(tiny_config, monkeypatch):
+    from mnist_tui import train
+    from mnist_tui.evaluate import Metrics
+
+    real, losses = train.evaluate, iter([0.9, 0.5, 0.7, 0.8, 0.6, 0.4, 0.3, 0.2])  # best at epoch 2, then worse twice
+
+    def scripted(*args, **kwargs):  # train calls evaluate for validation only (the test pass has its own path)
+        metrics = real(*args, **kwargs)
+        return Metrics(next(losses), metrics.acc, metrics.predictions)
+
+    monkeypatch.setattr(train, "evaluate", scripted)
+    result = fit(tiny_config(epochs=8, patience=2))
     summary = result.summary
-    if summary["stopped_early"]:
-        assert summary["epochs_run"] < 8
-    assert summary["best_epoch"] <= summary["epochs_run"]
+    assert summary["stopped_early"] and summary["epochs_run"] == 4 and summary["best_epoch"] == 2
     saved = torch.load(result.run_dir / "best.pt", weights_only=True)
-    assert saved["metrics"]["epoch"] == summary["best_epoch"]
+    assert saved["metrics"]["epoch"] == 2
 
 
 def test_keep_last_tests_the_final_weights_even_when_validation_got_worse(tiny_config):
@@ -160,3 +168,8 @@ def test_onecycle_runs_any_number_of_steps(steps):
     assert all(0 < rate <= 1e-2 + 1e-12 for rate in rates)
     if steps >= 3:
         assert per_batch and rates[-1] < 1e-6 < max(rates)  # up, then annealed to almost nothing
+
+
+def test_make_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown training setting: epohcs"):
+        make_config("1-layer", epohcs=3)

@@ -162,8 +162,13 @@ class DashboardScreen(Screen):
             self.notify(f"{view.label} is not training ({view.status}).", markup=False)
         else:
             self.app.stop_runs([view.run_id])
-            where = f" ({view.run_dir.rsplit('/', 1)[-1]})" if view.run_dir else ""
-            self.notify(f"Stopping {view.label}{where} after this batch; its checkpoint is kept.", markup=False)
+            self.selected_row_refresh()
+            where = f": {view.run_dir.rsplit('/', 1)[-1]}" if view.run_dir else ""
+            self.notify(f"Stopping {view.label} after this batch; its checkpoint is kept{where}", markup=False)
+
+    def selected_row_refresh(self) -> None:
+        if isinstance(self.focused, RunRow):
+            self.focused.show(self.focused.view)
 
     def action_stop_all(self) -> None:
         active = [v.run_id for v in self.views() if v.active]
@@ -273,5 +278,5 @@ class CompareScreen(DashboardScreen):
             table.add_row(r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
                           pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"])
         table.remove_class("hidden")
-        if job.path:
-            self.query_one("#epoch-log", Log).write_line(f"comparison finished: table below, saved {job.path}")
+        self.query_one("#epoch-log", Log).display = False  # the table sums it up; give it the room
+        self.sub_title = f"finished: saved {job.path}" if job.path else job.error

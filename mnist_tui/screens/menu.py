@@ -22,6 +22,7 @@ ITEMS = [
     ("data", "v", "View data", "samples, class counts, augmentation"),
     ("predict", "p", "Test predictions", "draw a digit, load an image, saliency"),
     ("runs", "r", "Runs", "every recorded run and its results"),
+    ("model", "m", "Model", "layers, filters and feature maps of a run"),
     ("quit", "q", "Quit", ""),
 ]
 

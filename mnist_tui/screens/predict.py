@@ -62,6 +62,7 @@ class PredictScreen(Screen):
         Binding("right", "step(1)", "Next"),
         Binding("r", "random", "Random"),
         Binding("m", "toggle_mistakes", "Misclassified"),
+        Binding("l", "inspect", "Model"),
     ]
 
     # -------------------------------------------------- messages (posted from the workers)
@@ -237,16 +238,17 @@ class PredictScreen(Screen):
 
     @work(thread=True, exclusive=True, group="predict-model")
     def load_model(self, run_dir: Path) -> None:
-        from ..runs import RunError, load_checkpoint  # imports torch: here, never on the UI thread
+        from ..inference import load_run  # imports torch: here, never on the UI thread
+        from ..runs import RunError
 
         try:
-            model, checkpoint = load_checkpoint(run_dir)
+            run = load_run(run_dir)  # the model with the precision, TTA and normalisation its run was tested with
         except RunError as error:
             self.post_message(self.ModelFailed(run_dir, str(error)))
         except Exception as error:  # noqa: BLE001 - one line on screen, not a crash
             self.post_message(self.ModelFailed(run_dir, f"{type(error).__name__}: {error}"))
         else:
-            self.post_message(self.ModelLoaded(run_dir, model, checkpoint))
+            self.post_message(self.ModelLoaded(run_dir, run, run.checkpoint))
 
     @work(thread=True, exclusive=True, group="predict-draw")
     def predict_canvas(self, model, pixels: np.ndarray) -> None:
@@ -439,6 +441,19 @@ class PredictScreen(Screen):
     def _focus_tab(self) -> None:
         tab = self.query_one(TabbedContent).active
         self.query_one({"draw": DigitCanvas, "file": PathInput, "test": TestPane}[tab]).focus()
+
+    def action_inspect(self) -> None:
+        """The Model screen for this run, with the canvas digit (the test digit on the Test set tab)."""
+        if self.run_dir is None:
+            self.notify("No model loaded yet.", severity="warning")
+            return
+        image = None
+        if self.query_one(TabbedContent).active == "test" and self.test_images is not None:
+            image = self.test_images[self.test_index]
+        else:
+            pixels = self.query_one("#canvas", DigitCanvas).pixels
+            image = pixels.copy() if pixels.any() else None  # a blank canvas: the Model screen takes a test digit
+        self.app.open_screen("model", self.run_dir, image)
 
     def action_toggle_input(self) -> None:
         view = self.query_one("#draw-view", PredictionView)

@@ -37,6 +37,7 @@ class ResultsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("p", "toggle_percent", "Counts/%"),
+        Binding("l", "inspect", "Model"),
         *[Binding(str(i), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS, 1)],
     ]
 
@@ -106,7 +107,7 @@ class ResultsScreen(Screen):
 
     def _load(self, app_data_dir: Path | None) -> None:
         """Post what the files hold at once, then the test-set evaluation the gallery (and a cancelled run) needs."""
-        summary = runs.read_json(self.run_dir / "summary.json")
+        summary = runs.Summary.from_dict(runs.read_json(self.run_dir / runs.SUMMARY)).to_dict()  # types checked
         config = runs.read_json(self.run_dir / "config.json")
         saved = runs.read_json(self.run_dir / "confusion.json")
         metrics = runs.read_metrics(self.run_dir)
@@ -218,3 +219,9 @@ class ResultsScreen(Screen):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_inspect(self) -> None:
+        if (self.run_dir / runs.CHECKPOINT).exists():
+            self.app.open_screen("model", self.run_dir)
+        else:
+            self.notify("This run saved no checkpoint, so there is no model to look inside.", severity="warning")

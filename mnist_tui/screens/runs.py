@@ -1,4 +1,4 @@
-"""Runs: every run folder in a table; open its results, delete it, or mark it default for Test predictions."""
+"""Runs: every run folder in a table; open its results or model, delete it, mark it default, compare the ones you choose."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .confirm import ConfirmScreen
 STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "interrupted": "yellow", "failed": "bold red",
                  "running": "cyan", "unreadable": "bold red"}
 STAR = "★"
+CHECK = "✓"  # marked for comparison
 
 
 class RunsScreen(Screen):
@@ -27,16 +28,20 @@ class RunsScreen(Screen):
         Binding("d", "delete", "Delete"),
         Binding("m", "mark_default", "Mark default"),
         Binding("R", "resume", "Resume"),
+        Binding("space", "toggle_mark", "Mark to compare"),
+        Binding("c", "compare", "Compare marked"),
+        Binding("l", "inspect", "Model"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.infos: dict[str, runs.RunInfo] = {}
+        self.marked: list[str] = []  # run paths marked for comparison, in the order they were marked
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("[b]enter[/b] results  [b]d[/b] delete  [b]m[/b] mark as the default for Test predictions "
-                     f"({STAR})", id="runs-hint")
+        yield Static("[b]enter[/b] results  [b]l[/b] model  [b]d[/b] delete  [b]m[/b] mark as the default for Test "
+                     f"predictions ({STAR})  [b]space[/b] mark to compare ({CHECK})  [b]c[/b] compare", id="runs-hint")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail")
         yield Footer()
@@ -45,6 +50,7 @@ class RunsScreen(Screen):
         self.sub_title = str(self.app.runs_dir)
         table = self.query_one("#runs-table", DataTable)
         table.add_column(STAR, key="default")
+        table.add_column(CHECK, key="marked")
         for label in ("time", "model", "aug", "epochs", "test acc", "status"):
             table.add_column(label, key=label)
         table.focus()
@@ -65,11 +71,13 @@ class RunsScreen(Screen):
         listed = runs.list_runs(self.app.runs_dir)
         default = runs.default_run(self.app.runs_dir)
         self.infos = {str(info.path): info for info in listed}
+        self.marked = [path for path in self.marked if path in self.infos]
         table.clear()
         for info in listed:
             acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else "-"
             table.add_row(
                 STAR if default and default.path == info.path else "",
+                self._mark_label(str(info.path)),
                 Text(info.started), Text(info.model), "yes" if info.augment else "no", str(info.epochs_run), acc,
                 Text(info.status, style=STATUS_STYLES.get(info.status, "")),
                 key=str(info.path),
@@ -180,3 +188,37 @@ class RunsScreen(Screen):
             return
         self.notify(f"Resuming {info.name} after epoch {info.epochs_run}", markup=False)
         self.app.open_screen("dashboard")
+    def _mark_label(self, path: str) -> str:
+        return f"{CHECK}{self.marked.index(path) + 1}" if path in self.marked else ""
+
+    def action_toggle_mark(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        path = str(info.path)
+        if path in self.marked:
+            self.marked.remove(path)
+        else:
+            self.marked.append(path)
+        table = self.query_one("#runs-table", DataTable)
+        for marked in self.infos:
+            table.update_cell(marked, "marked", self._mark_label(marked), update_width=True)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)  # on to the next run, as file managers do
+
+    def action_compare(self) -> None:
+        if len(self.marked) < 2:
+            self.notify(f"Mark two or more runs with space first ({len(self.marked)} marked).", severity="warning")
+            return
+        from .compare_runs import RunComparisonScreen
+
+        self.app.push_screen(RunComparisonScreen([self.infos[path].path for path in self.marked]))
+
+    def action_inspect(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if not info.has_checkpoint:
+            self.notify("This run saved no checkpoint, so there is no model to look inside.", severity="warning")
+            return
+        self.app.open_screen("model", info.path)

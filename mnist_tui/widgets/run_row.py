@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
@@ -44,10 +44,11 @@ class RunRow(Widget, can_focus=True):
         test = view.summary.get("test_acc") if view.summary else None
         if test is not None:
             scores += f"  [b]test {test * 100:.2f}%[/b]"
-        extra = f"  [i]{escape(str(view.reason))}[/i]" if view.reason else ""
+        extra = f"  [i]{escape(view.reason)}[/i]" if view.reason else ""  # reasons come from exceptions and disk
         hint = "  [dim](enter: results)[/dim]" if view.status in ("finished", "cancelled") and view.run_dir else ""
+        status = "stopping after this batch" if view.stopping and view.active else view.status
         self.query_one("#run-title", Label).update(
-            f"[b]{escape(view.label)}[/b]  {escape(view.status)}  [dim]{escape(view.device)}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
+            f"[b]{escape(view.label)}[/b]  {status}  [dim]{view.device}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
         )
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         epoch_bar.update(total=max(view.epochs, 1), progress=view.epoch)

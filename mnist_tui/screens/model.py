@@ -1,0 +1,233 @@
+"""Model: a run's layers (shapes, parameters, MACs, memory), its first conv's filters, and live feature maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from .. import runs
+from ..widgets.canvas import DigitCanvas
+from ..widgets.layer_table import LayerTable
+from ..widgets.tile_grid import TileGrid
+
+FILTER_TILE = 6  # a 3x3 kernel drawn at 2x2 pixels per weight: 6 cells wide, 3 tall
+MAP_TILE = 14  # each feature map resized to 14x14 pixels: 14 cells wide, 7 tall
+FALLBACK_MODEL = "3-layer"  # shown untrained when there is no run to show
+
+
+@dataclass(frozen=True)
+class ConvMaps:
+    """A conv layer's feature maps as display tiles."""
+
+    name: str
+    tiles: list[np.ndarray]
+    shape: tuple[int, ...]
+
+
+class ModelScreen(Screen):
+    TITLE = "Model"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("1", "show_tab('layers')", "ConvMaps", show=False),
+        Binding("2", "show_tab('maps')", "Feature maps", show=False),
+        Binding("right_square_bracket", "layer(1)", "Next layer", key_display="]"),
+        Binding("left_square_bracket", "layer(-1)", "Prev layer", key_display="["),
+        Binding("full_stop,pagedown", "page(1)", "More channels", key_display="."),
+        Binding("comma,pageup", "page(-1)", "Prev channels", key_display=",", show=False),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, run, title: str, table: list, batch_label: str, filters: tuple | None, image: np.ndarray,
+                     note: str) -> None:
+            super().__init__()
+            self.run = run  # inference.RunModel
+            self.title = title
+            self.table = table
+            self.batch_label = batch_label
+            self.filters = filters  # (layer name, tiles, kernel shape) or None for a model without convs
+            self.image = image
+            self.note = note
+
+    class MapsReady(Message):
+        def __init__(self, layers: list[ConvMaps]) -> None:
+            super().__init__()
+            self.conv_maps = layers
+
+    class LoadFailed(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, run_dir: str | Path | None = None, image: np.ndarray | None = None) -> None:
+        """`run_dir` None: the default run (or an untrained model when there is none). `image`: the digit whose
+        feature maps are shown first (uint8, or float in [0, 1]); None: the first test digit."""
+        super().__init__()
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.image = image
+        self.run = None
+        self.conv_maps: list[ConvMaps] = []
+        self.conv_index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading the model ...", id="model-info")
+        with TabbedContent(id="model-tabs", initial="layers"):
+            with TabPane("1 Layers", id="layers"):
+                yield LayerTable(id="layer-table")
+                yield Static("MACs: multiply-accumulates per image, exact for conv and linear layers. act: new memory "
+                             "each layer's output takes in inference (fp32), measured by hooks on a forward pass.",
+                             id="layer-note")
+            with TabPane("2 Filters and feature maps", id="maps"):
+                with Horizontal(id="model-body"):
+                    with Vertical(id="model-left"):
+                        yield DigitCanvas(id="model-canvas")
+                        yield Static("draw here: the maps follow\ndrag paints, right-drag erases\nc clears\n\n"
+                                     "[ and ] change the layer\n, and . page the channels", id="model-hint", markup=False)
+                    with Vertical(id="model-right"):
+                        yield TileGrid(cmap="gray", captioned=False, id="model-filters")
+                        yield TileGrid(cmap="gray", id="model-maps")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load(self.run_dir, self.image, self.app.data_dir)
+
+    # -------------------------------------------------- work (off the UI thread; posts messages only)
+
+    @work(thread=True, exclusive=True, group="model-load")
+    def load(self, run_dir: Path | None, image: np.ndarray | None, data_dir) -> None:
+        try:
+            self.post_message(self._load(run_dir, image, data_dir))
+        except runs.RunError as error:
+            self.post_message(self.LoadFailed(str(error)))
+        except Exception as error:  # noqa: BLE001 - one line on the screen, not a crash
+            self.post_message(self.LoadFailed(f"{type(error).__name__}: {error}"))
+
+    def _load(self, run_dir: Path | None, image: np.ndarray | None, data_dir) -> Loaded:
+        from .. import inspect as insp  # imports torch: here, never on the UI thread
+        from ..config import make_config
+        from ..inference import as_run, load_run
+        from ..models import build_model
+
+        if run_dir is None:
+            default = runs.default_run(self.app.runs_dir)
+            run_dir = default.path if default else None
+        if run_dir is not None:
+            run = load_run(run_dir)
+            title, note = f"{run.name}  {Path(run_dir).name}", ""
+            batch = int(run.checkpoint.get("config", {}).get("batch_size") or make_config(run.name).batch_size)
+        else:
+            run = as_run(build_model(FALLBACK_MODEL).eval())
+            title = f"{FALLBACK_MODEL} (untrained)"
+            note = f"No trained run in {self.app.runs_dir} yet: these are a fresh {FALLBACK_MODEL}'s random weights."
+            batch = make_config(FALLBACK_MODEL).batch_size
+        name = run.name if run_dir is not None else FALLBACK_MODEL
+        inspection = insp.inspect_model(run.model, name, batch)
+        first = insp.first_conv_filters(run.model)
+        filters = None
+        if first:
+            layer, kernels = first
+            filters = (layer, insp.to_tiles(kernels, FILTER_TILE * (kernels.shape[-1] // 3 or 1), symmetric=True),
+                       kernels.shape)
+        if image is None:
+            image = self._test_digit(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None)
+        title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs per image"
+        return self.Loaded(run, title, insp.table_rows(inspection), f"act/batch {batch}", filters, image, note)
+
+    @staticmethod
+    def _test_digit(data_dir) -> np.ndarray:
+        from ..data import DataError, default_data_dir, load_arrays
+
+        try:
+            return load_arrays(data_dir or default_data_dir()).test_images[0]
+        except (DataError, OSError, ValueError):
+            return np.zeros((28, 28), np.uint8)  # no test set: the canvas starts blank
+
+    @work(thread=True, exclusive=True, group="model-maps")
+    def compute_maps(self, run, pixels: np.ndarray) -> None:
+        from .. import inspect as insp
+        from ..preprocess import BlankImage, preprocess
+
+        try:
+            image = preprocess(pixels, invert=False)  # what Test predictions feeds the model
+        except BlankImage:
+            image = np.zeros((28, 28), np.uint8)
+        except Exception:  # noqa: BLE001 - a drawing that preprocess cannot read is shown as it is
+            image = pixels
+        maps = insp.feature_maps(run.model, image, run.recipe.normalization)
+        layers = [ConvMaps(name, insp.to_tiles(values, MAP_TILE), values.shape) for name, values in maps]
+        from textual.worker import get_current_worker
+
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.MapsReady(layers))
+
+    # -------------------------------------------------- messages
+
+    def on_model_screen_loaded(self, message: Loaded) -> None:
+        self.run = message.run
+        info = Text(message.title)
+        if message.note:
+            info.append("\n" + message.note, style="italic")
+        self.query_one("#model-info", Static).update(info)
+        self.query_one(LayerTable).show(message.table, message.batch_label)
+        grid = self.query_one("#model-filters", TileGrid)
+        if message.filters:
+            layer, tiles, shape = message.filters
+            grid.show(tiles, [], f"{layer}: the first conv's {shape[0]} learned {shape[1]}x{shape[2]} filters "
+                                 "(grey 0, white +, black -)")
+        else:
+            grid.display = False
+        canvas = self.query_one(DigitCanvas)
+        canvas.load(message.image)
+        self.action_show_tab(self.query_one(TabbedContent).active)  # load() posts Changed: the maps follow
+
+    def on_model_screen_maps_ready(self, message: MapsReady) -> None:
+        self.conv_maps = message.conv_maps
+        self.conv_index = min(self.conv_index, max(len(self.conv_maps) - 1, 0))
+        self._show_layer(keep_page=True)
+
+    def on_model_screen_load_failed(self, message: LoadFailed) -> None:
+        self.query_one("#model-info", Static).update(Text(f"Could not load the model: {message.reason}"))
+
+    def on_digit_canvas_changed(self, message: DigitCanvas.Changed) -> None:
+        if self.run is not None:
+            self.compute_maps(self.run, message.pixels)
+
+    # -------------------------------------------------- rendering and actions
+
+    def _show_layer(self, keep_page: bool = False) -> None:
+        grid = self.query_one("#model-maps", TileGrid)
+        if not self.conv_maps:
+            grid.show([], [], "this model has no conv layers")
+            return
+        layer = self.conv_maps[self.conv_index]
+        channels, h, w = layer.shape
+        title = (f"conv {self.conv_index + 1}/{len(self.conv_maps)} {layer.name}: {channels} feature maps of {h}x{w}"
+                 f" for the digit drawn")
+        grid.show(layer.tiles, [f"ch {i + 1}" for i in range(channels)], title, keep_page)
+
+    def action_layer(self, step: int) -> None:
+        if self.conv_maps:
+            self.conv_index = (self.conv_index + step) % len(self.conv_maps)
+            self._show_layer()
+            self.query_one(TabbedContent).active = "maps"
+
+    def action_page(self, step: int) -> None:
+        grid = self.query_one("#model-maps", TileGrid)
+        grid.page = (grid.page + step) % grid.pages
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "layers":
+            self.query_one(LayerTable).focus()
+        else:
+            self.query_one(DigitCanvas).focus()

@@ -1,0 +1,75 @@
+"""Comparing the runs you choose: the headless comparison, `runs --compare`, and marking + `c` in Runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mnist_tui import runs
+from mnist_tui.app import make_app
+from mnist_tui.cli import main
+from mnist_tui.comparison import compare_runs, curves
+
+from screen import screen_text, wait_until
+
+
+def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batch: int = 64) -> Path:
+    """A finished run folder as training writes it, with two epochs of metrics."""
+    path = runs_dir / f"{stamp}_{model}_acc{acc * 100:.2f}"
+    path.mkdir()
+    config = {"model": model, "augment": False, "epochs": 2, "batch_size": batch, "lr": lr, "seed": 0,
+              "epoch_fraction": 1.0, "runs_dir": str(runs_dir), "resolved": {"precision": "fp32", "train_images": 1000}}
+    runs.write_json(path / "config.json", config)
+    runs.write_json(path / "summary.json", {"model": model, "augment": False, "params": 1234, "epochs": 2,
+                                            "epochs_run": 2, "val_acc": acc - 0.01, "test_acc": acc,
+                                            "train_seconds": 4.0, "status": "finished"})
+    runs.write_metrics(path, [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "val_loss": 0.9 / e,
+                               "val_acc": acc - 0.05 / e, "lr": lr, "seconds": 2.0} for e in (1, 2)])
+    return path
+
+
+@pytest.fixture
+def three_runs(runs_dir):
+    return [fake_run(runs_dir, "20260101-000001", "1-layer", 0.91, 1e-3),
+            fake_run(runs_dir, "20260101-000002", "2-layer", 0.95, 1e-3),
+            fake_run(runs_dir, "20260101-000003", "3-layer", 0.97, 3e-3, batch=128)]
+
+
+def test_compare_runs_finds_the_fields_that_differ(three_runs):
+    result = compare_runs(three_runs[:2])
+    assert result.differing == {"model": ["1-layer", "2-layer"]}  # runs_dir is where, not how: ignored
+    assert [c.test_acc for c in result.runs] == [0.91, 0.95]
+    assert result.runs[0].images_per_sec == pytest.approx(1000 * 2 / 4.0)
+    assert curves(result, "val_acc")["1 1-layer"] == ([1, 2], [pytest.approx(0.86), pytest.approx(0.885)])
+    everything = compare_runs(three_runs)
+    assert everything.differing["lr"] == [1e-3, 1e-3, 3e-3] and everything.differing["batch_size"] == [64, 64, 128]
+    with pytest.raises(runs.RunError, match="at least two"):
+        compare_runs(three_runs[:1])
+
+
+def test_cli_runs_compare(three_runs, runs_dir, capsys):
+    assert main(["runs", "--runs-dir", str(runs_dir), "--compare", "20260101-000001", "20260101-000003"]) == 0
+    out = capsys.readouterr().out
+    assert "91.00%" in out and "97.00%" in out and "config fields that differ" in out
+    assert "batch_size" in out and "lr" in out
+    assert main(["runs", "--runs-dir", str(runs_dir), "--compare", "20260101-000001"]) == 1
+    assert "a comparison needs at least two runs" in capsys.readouterr().err
+
+
+async def test_mark_runs_with_space_and_compare_them(three_runs, runs_dir, synthetic_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("r")
+        await wait_until(pilot, lambda: "3-layer" in screen_text(app))
+        await pilot.press("c")  # nothing marked yet
+        await wait_until(pilot, lambda: "Mark two or more" in screen_text(app))
+        await pilot.press("space", "down", "space")  # the newest (3-layer) and the oldest (1-layer), not 2-layer
+        await wait_until(pilot, lambda: "✓2" in screen_text(app))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: "validation accuracy" in screen_text(app))
+        shown = screen_text(app)
+        assert "97.00%" in shown and "91.00%" in shown and "95.00%" not in shown
+        assert "batch_size" in shown and "config fields differ" in shown
+        assert app.screen.paths == [three_runs[2], three_runs[0]]
