@@ -469,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly (before OSError, its base)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush complains
+        return 141  # as if killed by SIGPIPE, like other tools in a pipe
     except OSError as error:  # a full disk, a read-only or missing folder: one line, not a traceback
         where = f" ({error.filename})" if getattr(error, "filename", None) else ""
         print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
@@ -476,6 +479,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `mnist-tui predict --json ... | head`: the reader left, so leave quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush complains
-        return 141  # as if killed by SIGPIPE, like other tools in a pipe
