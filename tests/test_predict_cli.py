@@ -15,17 +15,10 @@ from mnist_tui.predict import choose_run, load_model, predict_files, predict_pro
 from mnist_tui.preprocess import load_image, preprocess
 
 
-@pytest.fixture(scope="module")
-def runs(synthetic_dir, tmp_path_factory):
-    """A runs folder holding one finished 1-layer run trained for an epoch on the synthetic bars."""
-    from mnist_tui.config import make_config
-    from mnist_tui.train import fit
-
-    runs_dir = tmp_path_factory.mktemp("runs")
-    config = make_config("1-layer", epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(runs_dir),
-                         threads=1, precision="fp32")
-    assert fit(config).status == "finished"
-    return runs_dir
+@pytest.fixture
+def runs(trained_runs_dir):
+    """A runs folder holding one finished 1-layer run (the session's, copied)."""
+    return trained_runs_dir
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,9 @@ from mnist_tui.saliency import Prediction, predict_with_saliency, smoothgrad, va
 
 
 @pytest.fixture(scope="module")
-def trained(synthetic_dir, tmp_path_factory):
-    """A 1-layer CNN trained for two epochs on the synthetic bars (a bar's height encodes the class)."""
-    from mnist_tui.config import make_config
-    from mnist_tui.train import fit
-
-    config = make_config("1-layer", epochs=2, batch_size=64, data_dir=str(synthetic_dir),
-                         runs_dir=str(tmp_path_factory.mktemp("runs")), threads=1, precision="fp32")
-    result = fit(config)
-    assert result.summary["test_acc"] > 0.9
-    return result.model.eval()
+def trained(trained_run):
+    """The session's 1-layer CNN, trained for two epochs on the synthetic bars (a bar's height encodes the class)."""
+    return trained_run.model.eval()
 
 
 @pytest.fixture(scope="module")

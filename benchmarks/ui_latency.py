@@ -1,0 +1,108 @@
+"""UI latency while training: how long a key echo and a screen change take with two runs training.
+
+Drives the real app with Textual's Pilot. Two 3-layer runs train on MNIST through the app's own training
+service, first at normal priority (nice 0, as before) and then at the app's priority (nice 10), in the
+same process and run, so the two rows are comparable. For each, it times:
+- a screen change: `r` from the menu until the Runs screen is on top, and escape back;
+- a key echo: a digit typed into the Train form's Epochs field until the field shows it.
+Reports the median and the 90th percentile in milliseconds. Target: medians within 100 ms at nice 10.
+
+    python benchmarks/ui_latency.py            # 20 samples of each
+    python benchmarks/ui_latency.py --quick    # a smoke run on synthetic data
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table, write  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("the app did not answer within 30 s")
+        await pilot.pause(0.005)
+
+
+async def measure(nice: int, samples: int, data_dir: str | None, runs_dir: str, epochs: int, subset: int) -> dict:
+    from mnist_tui.app import make_app
+    from mnist_tui.config import make_config
+    from mnist_tui.worker import TrainingService
+
+    app = make_app(runs_dir, data_dir, service_factory=lambda: TrainingService(max_jobs=2, nice=nice))
+    configs = [make_config("3-layer", epochs=epochs, patience=0, seed=seed, train_subset=subset, runs_dir=runs_dir,
+                           data_dir=data_dir) for seed in (0, 1)]
+    screen_ms, echo_ms = [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "MenuScreen")
+        ids = app.start_training(configs)
+        await until(pilot, lambda: all(app.board.runs[i].batch > 0 for i in ids), 300)
+        for _ in range(samples):
+            start = time.perf_counter()
+            await pilot.press("r")
+            await until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
+            screen_ms.append((time.perf_counter() - start) * 1000)
+            await pilot.press("escape")
+            await until(pilot, lambda: type(app.screen).__name__ == "MenuScreen")
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "TrainScreen")
+        field = app.screen.query_one("#epochs")
+        field.focus()
+        await until(pilot, lambda: app.focused is field)
+        for n in range(samples):
+            field.value = ""
+            await pilot.pause(0.05)
+            digit = str(n % 9 + 1)
+            start = time.perf_counter()
+            await pilot.press(digit)
+            await until(pilot, lambda: field.value == digit)
+            echo_ms.append((time.perf_counter() - start) * 1000)
+        app.stop_runs(ids)
+    return {"nice": nice, "screen_change_ms": screen_ms, "key_echo_ms": echo_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run on synthetic data")
+    parser.add_argument("--samples", type=int, default=20)
+    args = parser.parse_args()
+    samples = 3 if args.quick else args.samples
+    rows, results = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = None
+        if args.quick:
+            from mnist_tui import data
+
+            data_dir = str(Path(tmp) / "data")
+            data.write_synthetic(data_dir, n_train=1000, n_test=200)
+        for nice in (0, 10):
+            runs_dir = str(Path(tmp) / f"runs-nice{nice}")
+            result = asyncio.run(measure(nice, samples, data_dir, runs_dir, epochs=50, subset=0))
+            results.append(result)
+            for what in ("screen_change_ms", "key_echo_ms"):
+                values = result[what]
+                rows.append([f"nice {nice}", what.removesuffix("_ms").replace("_", " "), f"{statistics.median(values):.0f}",
+                             f"{percentile(values, 0.9):.0f}", len(values)])
+    print(f"two 3-layer runs training; {os.cpu_count()} cores")
+    print(table(["training at", "action", "median ms", "p90 ms", "samples"], rows, "llrrr"))
+    if not args.quick:
+        print(f"wrote {write('ui_latency', {'results': results})}")
+
+
+if __name__ == "__main__":
+    main()
