@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the app to a web browser (textual-serve)")
     serve.add_argument("--host", default="localhost")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", default=os.environ.get("MNIST_TUI_TOKEN"),
+                       help="the key in the URL (default: $MNIST_TUI_TOKEN, else a new random one per start)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="another name the browser may use for this server (loopback names and --host are allowed)")
     _add_runs_dir(serve)
     _add_data_dir(serve)
 
@@ -431,14 +435,16 @@ def cmd_serve(args) -> int:
     import shlex
 
     try:
-        from textual_serve.server import Server
+        from .serve import serve
     except ImportError:
         raise CliError("browser mode needs textual-serve: pip install textual-serve") from None
     command = [sys.executable, "-m", "mnist_tui", "app", "--runs-dir", str(Path(args.runs_dir).resolve())]
     if args.data_dir:
         command += ["--data-dir", str(Path(args.data_dir).resolve())]
-    print(f"serving mnist-tui at http://{args.host}:{args.port} (Ctrl-C to stop)")
-    Server(shlex.join(command), host=args.host, port=args.port, title="mnist-tui").serve()
+    try:
+        serve(shlex.join(command), args.host, args.port, args.token, args.allow_host)
+    except OSError as error:  # the port is taken, or the host is not ours
+        raise CliError(f"cannot serve on {args.host}:{args.port}: {error.strerror or error}") from None
     return 0
 
 
@@ -463,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly (before OSError, its base)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush complains
+        return 141  # as if killed by SIGPIPE, like other tools in a pipe
     except OSError as error:  # a full disk, a read-only or missing folder: one line, not a traceback
         where = f" ({error.filename})" if getattr(error, "filename", None) else ""
         print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)

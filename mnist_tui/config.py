@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -54,6 +55,10 @@ class TrainConfig:
         from .models import get_spec
 
         get_spec(self.model)
+        for field in dataclasses.fields(self):  # inf and nan pass every comparison below that they should fail
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{field.name.replace('_', ' ')} must be a finite number, not {value}")
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch size must be at least 1"),

@@ -127,9 +127,16 @@ class FileCheck:
 def expected_checksums(data_dir: Path | str) -> dict[str, str]:
     """Official md5s, or those of a synthetic test set written by `write_synthetic`."""
     manifest = raw_dir(data_dir) / SYNTHETIC_MANIFEST
-    if manifest.exists():
-        return json.loads(manifest.read_text())["md5"]
-    return dict(OFFICIAL_MD5)
+    if not manifest.exists():
+        return dict(OFFICIAL_MD5)
+    try:
+        md5 = json.loads(manifest.read_text())["md5"]
+        if not all(isinstance(md5.get(name), str) for name in FILES):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise DataError(f"{manifest} is malformed (it should hold {{\"md5\": {{file: checksum}}}}); "
+                        "delete it and the IDX files beside it, then run `mnist-tui data fetch`") from None
+    return md5
 
 
 def is_synthetic(data_dir: Path | str) -> bool:
@@ -141,13 +148,23 @@ def check_files(data_dir: Path | str) -> list[FileCheck]:
     checks = []
     for name in FILES:
         path = raw_dir(data_dir) / name
-        checks.append(FileCheck(name, path, expected[name], md5_file(path) if path.exists() else None))
+        if path.exists() and not path.is_file():
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            raise DataError(f"{path} is {kind}, not an MNIST file; remove it, then run `mnist-tui data fetch`")
+        try:
+            actual = md5_file(path) if path.exists() else None
+        except OSError as error:
+            raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+        checks.append(FileCheck(name, path, expected[name], actual))
     return checks
 
 
 def data_status(data_dir: Path | str) -> tuple[bool, str]:
     """(ready, one line for a status bar)."""
-    checks = check_files(data_dir)
+    try:
+        checks = check_files(data_dir)
+    except DataError as error:
+        return False, str(error)
     problems = [c.problem for c in checks if c.problem]
     if not problems:
         kind = "synthetic test data" if is_synthetic(data_dir) else "MNIST"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -226,6 +228,66 @@ def get_spec(name: str) -> ModelSpec:
         return REGISTRY[name]
     except KeyError:
         raise UnknownModel(name) from None
+
+
+MAX_WIDTH = 1024  # channels of one layer in a checkpoint; the registry's widest is 128
+MAX_LAYERS = 4  # 28 -> 14 -> 7 -> 3 -> 1: a fifth pooling would leave no pixels
+
+
+def _checked_value(label: str, default, value):
+    """`value` if it has the type of the builder's `default` and lies in that type's bounds."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{label} must be true or false")
+        return value
+    if isinstance(default, int):  # a layer width
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WIDTH:
+            raise ValueError(f"{label} must be a whole number from 1 to {MAX_WIDTH}, not {value!r:.40}")
+        return value
+    if isinstance(default, float):  # a dropout probability, the only float argument
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value < 1):
+            raise ValueError(f"{label} must be a number in [0, 1), not {value!r:.40}")
+        return float(value)
+    if isinstance(default, tuple):  # widths of the layers
+        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_LAYERS:
+            raise ValueError(f"{label} must list 1 to {MAX_LAYERS} layer widths")
+        return tuple(_checked_value(label, default[0], v) for v in value)
+    raise ValueError(f"{label} cannot be set from a checkpoint")
+
+
+def check_model_args(name: str, args) -> dict:
+    """Checkpoint `model_args` checked against the builder's own signature: only the arguments it takes, each
+    of its default's type and within bounds, so nothing is built from a crafted file (channels -5, or
+    200000 that would ask for 1.44 TB). Returns them ready for `spec.build(**args)`; raises ValueError."""
+    spec = get_spec(name)
+    if not isinstance(args, dict):
+        raise ValueError("model_args is not a mapping")
+    params = inspect.signature(spec.build).parameters
+    checked = {}
+    for key, value in args.items():
+        param = params.get(key) if isinstance(key, str) else None
+        if param is None or param.default is inspect.Parameter.empty:
+            raise ValueError(f"{name} takes no argument {key!r:.40}")
+        checked[key] = _checked_value(f"{name} {key}", param.default, value)
+    return checked
+
+
+def check_checkpoint(checkpoint) -> tuple[ModelSpec, dict]:
+    """The spec and checked arguments of a loaded checkpoint dict; ValueError or UnknownModel says what is wrong."""
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"it holds a {type(checkpoint).__name__}, not a checkpoint")
+    name = checkpoint.get("model_name")
+    if not isinstance(name, str):
+        raise ValueError("it names no model")
+    spec = get_spec(name)
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, dict) or not weights or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise ValueError("it holds no weights (state_dict)")
+    config = checkpoint.get("config", {})
+    if not isinstance(config, dict) or not isinstance(config.get("data_dir") or "", str):
+        raise ValueError("its config is not a mapping of settings")
+    return spec, check_model_args(name, checkpoint.get("model_args", {}))
 
 
 def build_model(name: str) -> nn.Module:

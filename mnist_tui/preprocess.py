@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ BOX = 20  # MNIST digits are scaled to fit a 20x20 box ...
 CENTER = 14.0  # ... and shifted so their centre of mass is at (14, 14), pixel centres at integer indices
 INK_THRESHOLD = 0.05  # ink (0..1, after contrast stretch) above this counts for the bounding box
 MIN_CONTRAST = 0.08  # less difference than this between background and darkest/brightest ink is a blank image
+MAX_PIXELS = 4096 * 4096  # decoded at most: a 10000x10000 PNG of 120 KB would cost 2.5 GB and 12 s
 
 
 class BlankImage(ValueError):
@@ -47,7 +50,11 @@ def load_image(path: Path | str) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise ImageError(path, "empty file, not an image")
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow warns above 89 MP; our own, lower limit speaks for it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as image:
+            _reduce_while_decoding(path, image)
             image.load()  # decode now: a truncated file fails here, not later
             image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
             return to_gray(image)
@@ -62,6 +69,23 @@ def load_image(path: Path | str) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as error:  # Pillow's ways of saying "corrupt"
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageError(path, f"truncated or corrupt image ({detail})") from None
+
+
+def _reduce_while_decoding(path: Path, image) -> None:
+    """Keep what gets decoded under MAX_PIXELS: a JPEG decodes at 1/2, 1/4 or 1/8 scale (the digit needs far
+    less than a photo's resolution); anything else that large is refused before a pixel is decoded."""
+    width, height = image.size
+    if width * height <= MAX_PIXELS:
+        return
+    if image.format == "JPEG":
+        # draft picks the smallest scale at or above the size asked for, so ask for half the limit's side
+        scale = math.sqrt(MAX_PIXELS / (width * height)) / 2
+        image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
+        width, height = image.size
+        if width * height <= MAX_PIXELS:
+            return
+    raise ImageError(path, f"image too large: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                           f"the limit is {MAX_PIXELS / 1e6:.0f}")
 
 
 def to_gray(image) -> np.ndarray:

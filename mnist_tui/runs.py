@@ -259,7 +259,7 @@ def load_checkpoint(path: Path | str, device: str = "cpu"):
     """Rebuild the model from the registry and load its weights. Returns (model, checkpoint dict)."""
     import torch
 
-    from .models import get_spec
+    from .models import check_checkpoint
 
     path = Path(path)
     if path.is_dir():
@@ -267,11 +267,17 @@ def load_checkpoint(path: Path | str, device: str = "cpu"):
     if not path.exists():
         raise RunError(f"no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        import warnings
+
+        with warnings.catch_warnings():  # torch's hint about the pickle protocol would print before our one line
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
         raise RunError(f"{path} is not a readable checkpoint ({type(error).__name__})") from None
-    spec = get_spec(checkpoint["model_name"])
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint.get("model_args", {}).items()}
+    try:
+        spec, args = check_checkpoint(checkpoint)
+    except (ValueError, KeyError) as error:  # KeyError: UnknownModel
+        raise RunError(f"{path} is not a usable checkpoint: {error}") from None
     model = spec.build(**args)
     try:
         model.load_state_dict(checkpoint["state_dict"])

@@ -144,25 +144,3 @@ async def test_no_color_menu_still_reads(synthetic_dir, runs_dir, monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "verified" in screen_text(app), 30)
         assert "Train" in screen_text(app)
-
-
-def test_serve_puts_the_app_in_a_browser(runs_dir, synthetic_dir):
-    import socket
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mnist_tui", "serve", "--port", str(port), "--runs-dir", str(runs_dir),
-                               "--data-dir", str(synthetic_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline, page = time.monotonic() + 60, ""
-        while time.monotonic() < deadline and not page:
-            try:
-                page = urllib.request.urlopen(f"http://localhost:{port}/", timeout=2).read().decode()
-            except OSError:
-                time.sleep(0.3)
-        assert "mnist-tui" in page and "textual" in page.lower()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

@@ -194,7 +194,7 @@ class DashboardScreen(Screen):
         elif view.run_dir and view.status in ("finished", "cancelled", "interrupted"):
             self.app.open_screen("results", view.run_dir)
         else:
-            self.notify(view.reason or "This run has no results.", severity="warning")
+            self.notify(view.reason or "This run has no results.", severity="warning", markup=False)
 
     def _move(self, step: int) -> None:
         rows = list(self.query(RunRow))

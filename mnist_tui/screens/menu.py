@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, OptionList, Static
 from textual.widgets.option_list import Option
@@ -57,15 +58,18 @@ class MenuScreen(Screen):
     def check_data(self) -> None:
         from ..data import data_status
 
-        ready, line = data_status(self.data_dir)
+        try:
+            ready, line = data_status(self.data_dir)
+        except Exception as error:  # noqa: BLE001 - a status line, never a crashed menu
+            ready, line = False, f"could not check the MNIST files in {self.data_dir} ({type(error).__name__}: {error})"
         self.post_message(DataStatusChanged(ready, line))
 
     def on_data_status_changed(self, message: DataStatusChanged) -> None:
         status = self.query_one("#data-status", Static)
         if message.ready:
-            status.update(f"[green]✔[/] {message.line}")
+            status.update(f"[green]✔[/] {escape(message.line)}")
         else:
-            status.update(f"[red]✘[/] {message.line} — press [b]f[/b] to fetch it")
+            status.update(f"[red]✘[/] {escape(message.line)} — press [b]f[/b] to fetch it")
         status.set_class(not message.ready, "warning")
 
     @on(OptionList.OptionSelected, "#menu")

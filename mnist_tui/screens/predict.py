@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -203,9 +204,9 @@ class PredictScreen(Screen):
         self.refresh_bindings()
 
     @staticmethod
-    def _label(info: runs.RunInfo) -> str:
+    def _label(info: runs.RunInfo) -> Text:
         acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else info.status
-        return f"{runs.run_label(info.model, info.augment)}  {acc}  {info.started}"
+        return Text(f"{runs.run_label(info.model, info.augment)}  {acc}  {info.started}")
 
     def _load(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -328,7 +329,7 @@ class PredictScreen(Screen):
     def on_predict_screen_model_failed(self, message: ModelFailed) -> None:
         if message.run_dir == self.run_dir:
             self.query_one("#predict-model-info", Static).update(f"✘ {message.reason}")
-            self.notify(message.reason, title="Could not load the model", severity="error")
+            self.notify(message.reason, title="Could not load the model", severity="error", markup=False)
 
     def on_predict_screen_predicted(self, message: Predicted) -> None:
         self.query_one(f"#{message.source}-view", PredictionView).show(message.shown)
@@ -346,7 +347,7 @@ class PredictScreen(Screen):
             self.query_one("#file-caption", Static).update("")
             self.query_one("#file-status", Static).update(f"✘ {message.reason}")
         elif message.source == "test":
-            self.query_one("#test-status", Static).update(f"✘ {message.reason}")
+            self.query_one("#test-status", Static).update(Text(f"✘ {message.reason}"))
 
     def on_digit_canvas_changed(self, message: DigitCanvas.Changed) -> None:
         self.predict_drawing(message.pixels)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
+from textual.markup import escape
 from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
 
 from .. import runs
@@ -164,20 +165,22 @@ class ResultsScreen(Screen):
     def on_results_screen_evaluation_failed(self, message: EvaluationFailed) -> None:
         self.query_one(MisclassifiedGallery).show([], f"Could not evaluate: {message.reason}")
         if self.scores is None:
-            self._show_info(f"no test scores: {message.reason}")
-            self.query_one("#confusion-caption", Static).update(f"no test scores: {message.reason}")
+            self._show_info(f"no test scores: {escape(message.reason)}")
+            self.query_one("#confusion-caption", Static).update(f"no test scores: {escape(message.reason)}")
 
     # -------------------------------------------------- rendering
 
     def _show_info(self, line: str, note: str = "") -> None:
         s = self.summary
         label = runs.run_label(s.get("model", "?"), bool(s.get("augment")))
-        facts = [f"[b]{label}[/b]", s.get("status", "?"), f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs"]
+        facts = [f"[b]{escape(label)}[/b]", escape(str(s.get("status", "?"))),
+                 escape(f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs")]
         if s.get("params"):
             facts.append(f"{s['params']:,} params")
         if s.get("train_seconds") is not None:
             facts.append(f"{s['train_seconds']:.0f}s")
-        self.query_one("#results-info", Static).update(f"{'  '.join(facts)}\n{line}\n[dim]{note or self.run_dir.name}[/dim]")
+        self.query_one("#results-info", Static).update(
+            f"{'  '.join(facts)}\n{line}\n[dim]{escape(note or self.run_dir.name)}[/dim]")
 
     def _show_scores(self, scores: Scores) -> None:
         self.scores = scores

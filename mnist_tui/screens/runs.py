@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -77,7 +78,7 @@ class RunsScreen(Screen):
             table.add_row(
                 STAR if default and default.path == info.path else "",
                 self._mark_label(str(info.path)),
-                info.started, info.model, "yes" if info.augment else "no",
+                Text(info.started), Text(info.model), "yes" if info.augment else "no",
                 f"{info.train_images:,}" if info.train_images else "-",
                 f"{info.progress[0]}/{info.progress[1]}" if info.progress else
                 f"{info.epochs_run}/{info.epochs}" if info.epochs else str(info.epochs_run), acc,
@@ -86,7 +87,7 @@ class RunsScreen(Screen):
             )
         if selected and str(selected.path) in self.infos:
             table.move_cursor(row=table.get_row_index(str(selected.path)))
-        empty = f"No runs in {self.app.runs_dir} yet: train one from the menu (t)."
+        empty = Text(f"No runs in {self.app.runs_dir} yet: train one from the menu (t).")
         self._show_detail() if listed else self.query_one("#run-detail", Static).update(empty)
 
     def selected(self) -> runs.RunInfo | None:
@@ -103,7 +104,7 @@ class RunsScreen(Screen):
         info = self.selected()
         if info is None:
             return
-        facts = [f"[b]{info.name}[/b]"]
+        facts = [f"[b]{escape(info.name)}[/b]"]
         if info.params:
             facts.append(f"{info.params:,} params")
         if info.val_acc is not None:
@@ -111,11 +112,11 @@ class RunsScreen(Screen):
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
         reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""
-        self.query_one("#run-detail", Static).update("  ".join(facts) + (f"\n[i]{reason}[/i]" if reason else ""))
+        self.query_one("#run-detail", Static).update("  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else ""))
 
     @staticmethod
     def _failure(info: runs.RunInfo) -> str:
-        return info.reason or "no reason recorded"
+        return str(info.reason or "no reason recorded")
 
     # -------------------------------------------------- actions
 
@@ -128,7 +129,7 @@ class RunsScreen(Screen):
             return
         if info.status in ("failed", "unreadable"):
             self.notify(f"It failed, so it has no results: {self._failure(info)}", title="Can't open this run",
-                        severity="warning")
+                        severity="warning", markup=False)
         elif info.status == "running":
             self.notify("Still training: its results open when it ends (see the Dashboard).", severity="warning")
         elif not info.has_checkpoint:
@@ -151,12 +152,12 @@ class RunsScreen(Screen):
             try:
                 runs.delete_run(info.path)
             except OSError as error:
-                self.notify(f"Could not delete {info.name}: {error}", severity="error")
+                self.notify(f"Could not delete {info.name}: {error}", severity="error", markup=False)
             else:
-                self.notify(f"Deleted {info.name}")
+                self.notify(f"Deleted {info.name}", markup=False)
             self.refresh_runs()
 
-        self.app.push_screen(ConfirmScreen(f"Delete [b]{info.name}[/b] and everything in it?", yes="Delete"), answered)
+        self.app.push_screen(ConfirmScreen(f"Delete [b]{escape(info.name)}[/b] and everything in it?", yes="Delete"), answered)
 
     def action_mark_default(self) -> None:
         info = self.selected()
@@ -165,8 +166,13 @@ class RunsScreen(Screen):
         if not info.has_checkpoint or info.status not in ("finished", "cancelled"):
             self.notify("Only a finished or cancelled run with a checkpoint can be the default.", severity="warning")
             return
-        runs.mark_default(self.app.runs_dir, info.path)
-        self.notify(f"{STAR} {info.name} is now the default for Test predictions")
+        try:
+            runs.mark_default(self.app.runs_dir, info.path)
+        except OSError as error:  # a read-only or full runs folder
+            self.notify(f"{error.strerror or error} ({self.app.runs_dir})", title="Could not mark the default run",
+                        severity="error", markup=False)
+            return
+        self.notify(f"{STAR} {info.name} is now the default for Test predictions", markup=False)
         self.refresh_runs()
 
     def action_resume(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -84,7 +85,7 @@ class TrainScreen(Screen):
         try:
             config = self.read_config()
         except (ValueError, KeyError) as error:
-            self.query_one("#form-error", Static).update(f"✘ {error}")
+            self.query_one("#form-error", Static).update(Text(f"✘ {error}"))
             return
         self.app.start_training([config])
         self.app.switch_screen(self._dashboard())

@@ -29,7 +29,7 @@ class MisclassifiedGallery(VerticalScroll):
     status: reactive[str] = reactive("evaluating ...")
 
     def compose(self) -> ComposeResult:
-        yield Static(self.status, id="gallery-status")
+        yield Static(self.status, id="gallery-status", markup=False)
         with ItemGrid(min_column_width=CELL_WIDTH, id="gallery-grid"):
             for mistake in self.mistakes:
                 with Vertical(classes="gallery-cell"):
