@@ -192,7 +192,7 @@ class FakeService:
     def cancel(self, run_id: str) -> None:
         pass
 
-    def close(self, timeout: float = 3.0) -> None:
+    def close(self, stop_runs: bool = True, timeout: float = 3.0) -> None:
         pass
 
 
