@@ -9,9 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-# torch and the model code load inside the functions that need them, so `mnist-tui --help` starts at once
+# numpy, torch and the model code load inside the functions that need them, so `mnist-tui` and its menu
+# start at once (cli.build_parser imports this module for add_parser)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -54,6 +53,7 @@ def load_model(runs_dir: Path | str = "runs", run: str | None = None, device: st
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Softmax probabilities (n, 10) for preprocessed float [0, 1] or uint8 images (n, 28, 28)."""
+    import numpy as np
     import torch
 
     from .batches import to_input
@@ -85,12 +85,16 @@ class FileResult:
         return int(self.probs.argmax())
 
     def ranked(self, k: int) -> list[tuple[int, float]]:
+        import numpy as np
+
         order = np.argsort(-self.probs, kind="stable")[:k]
         return [(int(d), float(self.probs[d])) for d in order]
 
 
 def predict_files(model, paths, batch_size: int = 256) -> list[FileResult]:
     """Read, preprocess and predict each file; a bad file gets its error and the others are still predicted."""
+    import numpy as np
+
     from .preprocess import ImageError, preprocess_file
 
     results: list[FileResult] = []

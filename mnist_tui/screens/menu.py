@@ -44,7 +44,8 @@ class MenuScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#menu", OptionList).focus()
-        self.check_data()
+        # After the first frame: the check imports numpy and hashes 55 MB, which would hold up the menu.
+        self.call_after_refresh(self.check_data)
 
     @property
     def data_dir(self):
