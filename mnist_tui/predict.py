@@ -32,7 +32,9 @@ def choose_run(runs_dir: Path | str = "runs", run: str | None = None) -> Path:
         return resolve_run(runs_dir, run)
     info = default_run(runs_dir)
     if info is None:
-        raise RunError(f"no trained model in {runs_dir}; train one first with `mnist-tui train`")
+        from .places import no_runs
+
+        raise RunError(no_runs(runs_dir, "no trained model") + "; train one first with `mnist-tui train`")
     return info.path
 
 
@@ -136,7 +138,16 @@ def to_json(result: FileResult, k: int) -> dict:
 def cmd_predict(args) -> int:
     if not 1 <= args.top <= 10:
         raise ValueError("--top must be between 1 and 10")
+    from .places import runs_place
+    from .runs import clear_stale_default
+
+    stale = clear_stale_default(args.runs_dir)
+    if stale:
+        print(f"mnist-tui: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; "
+              "cleared it", file=sys.stderr)
     loaded = load_model(args.runs_dir, args.run)
+    if not args.run:  # say which run answered, on stderr so the result lines stay one per image
+        print(f"mnist-tui: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
     results = predict_files(loaded.model, args.images)
     for result in results:
         if result.error:

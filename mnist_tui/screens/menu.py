@@ -8,6 +8,7 @@ import sys
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, OptionList, Static
@@ -21,14 +22,15 @@ ITEMS = [
     ("data", "v", "View data", "samples, class counts, augmentation"),
     ("predict", "p", "Test predictions", "draw a digit, load an image, saliency"),
     ("runs", "r", "Runs", "every recorded run and its results"),
+    ("dashboard", "d", "Dashboard", "live view of the runs started in this session"),
     ("quit", "q", "Quit", ""),
 ]
 
 
 class MenuScreen(Screen):
-    BINDINGS = [Binding(key, f"choose('{name}')", label) for name, key, label, _ in ITEMS] + [
+    # The menu lists each task's key, so the footer keeps only what it does not show (and fits 80 columns).
+    BINDINGS = [Binding(key, f"choose('{name}')", label, show=name == "quit") for name, key, label, _ in ITEMS] + [
         Binding("f", "fetch", "Fetch MNIST"),
-        Binding("d", "dashboard", "Dashboard", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -62,10 +64,11 @@ class MenuScreen(Screen):
 
     def on_data_status_changed(self, message: DataStatusChanged) -> None:
         status = self.query_one("#data-status", Static)
+        line = escape(message.line)  # a path from disk: text, not markup
         if message.ready:
-            status.update(f"[green]✔[/] {message.line}")
+            status.update(f"[$success]✔[/] {line}")
         else:
-            status.update(f"[red]✘[/] {message.line} — press [b]f[/b] to fetch it")
+            status.update(f"[$error]✘[/] {line} — press [b]f[/b] to fetch it")
         status.set_class(not message.ready, "warning")
 
     @on(OptionList.OptionSelected, "#menu")
@@ -77,9 +80,6 @@ class MenuScreen(Screen):
             await self.app.action_quit()
             return
         self.app.open_screen(name)
-
-    def action_dashboard(self) -> None:
-        self.app.open_screen("dashboard")
 
     @work(exclusive=True, group="fetch")
     async def action_fetch(self) -> None:

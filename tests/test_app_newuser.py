@@ -1,0 +1,143 @@
+"""The app as a new user finds it (issue 14): keys, the train form, Test predictions and messages, by Pilot."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from mnist_tui.app import make_app
+from mnist_tui.config import make_config
+from mnist_tui.train import fit
+
+from screen import screen_text, wait_until
+
+
+def screen_name(app) -> str:
+    return type(app.screen).__name__
+
+
+async def wait_screen(pilot, name: str) -> None:
+    await wait_until(pilot, lambda: screen_name(pilot.app) == name, 30, context=lambda: f" for {name}")
+
+
+async def wait_text(pilot, text: str | re.Pattern, timeout: float = 30) -> str:
+    await wait_until(pilot, lambda: re.search(text, screen_text(pilot.app)) is not None, timeout,
+                     context=lambda: f" for {text!r}")
+    return screen_text(pilot.app)
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_dir, tmp_path_factory):
+    """One real 1-layer run on the synthetic data, trained once for the module."""
+    root = tmp_path_factory.mktemp("newuser-runs")
+    return fit(make_config("1-layer", epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(root),
+                           threads=1, precision="fp32"))
+
+
+@pytest.fixture
+def with_model(trained, runs_dir):
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained.run_dir, runs_dir / trained.run_dir.name)
+    return runs_dir
+
+
+# -------------------------------------------------- keys: ? toggles help, escape closes it, q goes back
+
+
+async def test_question_mark_toggles_the_keys_panel_and_escape_closes_it_first(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("v")
+        await wait_screen(pilot, "DataScreen")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: bool(app.screen.query("HelpPanel")))
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: not app.screen.query("HelpPanel"))
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: bool(app.screen.query("HelpPanel")))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.screen.query("HelpPanel"))
+        assert screen_name(app) == "DataScreen"  # the first escape closed the panel, not the screen
+        await pilot.press("escape")
+        await wait_screen(pilot, "MenuScreen")
+
+
+async def test_q_goes_back_one_screen_and_quits_from_the_menu(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for key, name in (("v", "DataScreen"), ("r", "RunsScreen"), ("t", "TrainScreen")):
+            await pilot.press(key)
+            await wait_screen(pilot, name)
+            await pilot.press("q")
+            await wait_screen(pilot, "MenuScreen")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running or app._exit_renderables is not None or app.return_code is not None)
+
+
+async def test_q_types_into_an_input_instead_of_leaving(with_model, synthetic_dir):
+    app = make_app(with_model, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        await wait_screen(pilot, "PredictScreen")
+        await wait_text(pilot, "test ")
+        await pilot.press("2")
+        path = app.screen.query_one("#file-path")
+        await wait_until(pilot, lambda: app.focused is path)
+        await pilot.press("q", "3", "1")
+        await pilot.pause(0.2)
+        assert path.value == "q31"
+        assert screen_name(app) == "PredictScreen"
+        from textual.widgets import TabbedContent
+
+        assert app.screen.query_one(TabbedContent).active == "file"  # digits typed, the tab stayed
+
+
+async def test_menu_shows_the_dashboard_key(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        text = await wait_text(pilot, "verified")
+        assert re.search(r"\bd\b.*Dashboard", text)
+        await pilot.press("d")
+        await wait_screen(pilot, "DashboardScreen")
+
+
+async def test_menu_footer_keeps_help_and_quit_at_80x24(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_text(pilot, "verified")
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
+
+
+# -------------------------------------------------- the train form
+
+
+async def open_train_form(pilot):
+    await pilot.press("t")
+    await wait_screen(pilot, "TrainScreen")
+    return pilot.app.screen
+
+
+async def test_epochs_rejects_a_fraction(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir, service_factory=lambda: pytest.fail("nothing may start"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        epochs = form.query_one("#epochs")
+        epochs.focus()
+        await wait_until(pilot, lambda: app.focused is epochs)
+        epochs.value = ""
+        await pilot.press("0", ".", "5", "enter")
+        text = await wait_text(pilot, "✘")
+        assert "epochs must be a whole number" in text and "'0.5'" in text
+        assert screen_name(app) == "TrainScreen"
+
+
+async def test_fast_preset_shows_the_fraction_of_an_epoch(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        form.query_one("#preset").value = "fast"
+        text = await wait_text(pilot, r"0\.6 of an epoch")
+        assert "fast" in text
