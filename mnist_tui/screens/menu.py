@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..messages import DataStatusChanged
+from ..places import RUNS_DIR_HOW, runs_place
 
 ITEMS = [
     ("train", "t", "Train", "train one model with live curves"),
@@ -37,6 +38,7 @@ class MenuScreen(Screen):
         yield Header()
         with Vertical(id="menu-body"):
             yield Static("Checking MNIST ...", id="data-status")
+            yield Static(f"Runs folder: {runs_place(self.app.runs_dir)} ({RUNS_DIR_HOW})", id="runs-status", markup=False)
             yield OptionList(
                 *[Option(f"[b]{key}[/b]  {label:<18} [dim]{hint}[/dim]", id=name) for name, key, label, hint in ITEMS],
                 id="menu",
