@@ -14,6 +14,15 @@ from mnist_tui.train import fit
 from screen import screen_text, wait_until
 
 
+def notices(app) -> str:
+    """The notifications raised so far (toasts are not part of the screenshot text)."""
+    return "\n".join(n.message for n in app._notifications)
+
+
+async def wait_notice(pilot, text: str, timeout: float = 30) -> None:
+    await wait_until(pilot, lambda: text in notices(pilot.app), timeout, context=lambda: f" for notice {text!r}: {notices(pilot.app)!r}")
+
+
 def screen_name(app) -> str:
     return type(app.screen).__name__
 
@@ -141,3 +150,111 @@ async def test_fast_preset_shows_the_fraction_of_an_epoch(synthetic_dir, runs_di
         form.query_one("#preset").value = "fast"
         text = await wait_text(pilot, r"0\.6 of an epoch")
         assert "fast" in text
+
+
+async def test_train_form_has_train_images_words_for_augmentation_and_remembers(synthetic_dir, runs_dir, user_config):
+    started = []
+
+    class Service:
+        def start(self, config):
+            started.append(config)
+            return f"run{len(started)}"
+
+        def next_event(self, timeout):
+            import time
+
+            time.sleep(timeout)
+
+        def cancel(self, run_id):
+            pass
+
+        def close(self, timeout):
+            pass
+
+    app = make_app(runs_dir, synthetic_dir, service_factory=Service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        text = screen_text(app)
+        assert "Train images" in text and "0: all 54,000" in text
+        assert re.search(r"Augmentation .*\boff\b", text)
+        form.query_one("#augment").value = True
+        await wait_text(pilot, r"Augmentation .*\bon\b")
+        form.query_one("#model").value = "1-layer"
+        form.query_one("#train_subset").value = "600"
+        form.query_one("#epochs").value = "2"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: bool(started))
+        assert started[0].train_subset == 600 and started[0].augment and started[0].epochs == 2
+    assert (user_config / "train-form.json").is_file()
+
+    app = make_app(runs_dir, synthetic_dir, service_factory=Service)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        assert form.query_one("#model").value == "1-layer"
+        assert form.query_one("#train_subset").value == "600"
+        assert form.query_one("#epochs").value == "2"
+        assert form.query_one("#augment").value is True
+
+
+async def test_a_bad_settings_file_is_ignored_with_a_notice(synthetic_dir, runs_dir, user_config):
+    user_config.mkdir()
+    (user_config / "train-form.json").write_text("{not json")
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        await wait_notice(pilot, "ignored the saved train settings")
+        assert form.query_one("#epochs").value == "10" or form.query_one("#epochs").value.isdigit()
+
+
+# -------------------------------------------------- Test predictions and the runs folder
+
+
+async def test_model_picker_lists_only_real_runs_and_names_the_saliency_method(with_model, synthetic_dir, trained):
+    from textual.widgets import Select
+
+    app = make_app(with_model, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        await wait_screen(pilot, "PredictScreen")
+        await wait_text(pilot, "test ")
+        select = app.screen.query_one("#predict-select", Select)
+        prompts = [str(prompt) for prompt, _ in select._options]
+        assert prompts and not any("no trained runs" in p for p in prompts), prompts
+        await pilot.press("3")
+        text = await wait_text(pilot, r"predicted \d")
+        assert "grad × input" in text
+
+
+async def test_no_runs_names_the_absolute_folder_and_how_to_change_it(synthetic_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app("runs", synthetic_dir)  # relative, as a user's default is
+    async with app.run_test(size=(120, 40)) as pilot:
+        text = await wait_text(pilot, "Runs folder")
+        assert str(tmp_path / "runs") in text and "--runs-dir" in text and "MNIST_TUI_RUNS" in text
+        await pilot.press("p")
+        await wait_screen(pilot, "PredictScreen")
+        text = await wait_text(pilot, "No trained model")
+        assert str(tmp_path / "runs") in text and "--runs-dir" in text
+
+
+async def test_a_default_naming_a_deleted_run_is_reported_and_cleared(with_model, synthetic_dir):
+    (with_model / "DEFAULT").write_text("20991231-000000_3-layer_gone\n")
+    app = make_app(with_model, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        await wait_screen(pilot, "PredictScreen")
+        await wait_notice(pilot, "no longer exists")
+    assert not (with_model / "DEFAULT").exists()
+
+
+async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_dir, tmp_path, monkeypatch):
+    from mnist_tui import places
+
+    monkeypatch.setattr(places, "screenshots_dir", lambda: tmp_path / "shots")
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_text(pilot, "verified")
+        app.deliver_screenshot()  # what the palette's Screenshot command runs
+        await wait_until(pilot, lambda: any((tmp_path / "shots").glob("*.svg")) if (tmp_path / "shots").exists() else False)
+        await wait_notice(pilot, "Saved screenshot to")
+        assert str(tmp_path / "shots") in notices(app) and "Failed" not in notices(app)
