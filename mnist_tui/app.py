@@ -21,7 +21,7 @@ class MnistApp(App):
     BINDINGS = [
         Binding("question_mark", "toggle_help_panel", "Help", key_display="?"),
         Binding("escape", "hide_help_panel", show=False, priority=True),  # closes the keys panel before a screen
-        Binding("q", "back", "Back"),  # not a priority: an Input types the q, and the menu's own q quits
+        Binding("q", "back", "Back", show=False),  # not a priority: an Input types the q, and the menu's own q quits
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 

@@ -258,3 +258,49 @@ async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_di
         await wait_until(pilot, lambda: any((tmp_path / "shots").glob("*.svg")) if (tmp_path / "shots").exists() else False)
         await wait_notice(pilot, "Saved screenshot to")
         assert str(tmp_path / "shots") in notices(app) and "Failed" not in notices(app)
+
+
+# -------------------------------------------------- the Results gallery
+
+
+@pytest.fixture(scope="module")
+def poor_run(synthetic_dir, tmp_path_factory):
+    """A barely trained 1-layer run: most of the 200 synthetic test images are wrong."""
+    root = tmp_path_factory.mktemp("poor-runs")
+    return fit(make_config("1-layer", epochs=1, batch_size=64, lr=1e-5, data_dir=str(synthetic_dir), runs_dir=str(root),
+                           threads=1, precision="fp32")).run_dir
+
+
+async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run, synthetic_dir, runs_dir):
+    from textual.widgets import Select
+
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_screen("results", str(poor_run))
+        await wait_screen(pilot, "ResultsScreen")
+        await pilot.press("4")
+        await wait_text(pilot, r"of 200 test images misclassified", 60)
+        text = await wait_text(pilot, r"true \d pred \d")
+        wrong = int(re.search(r"(\d+) of 200 test images misclassified", text).group(1))
+        per_page = len(re.findall(r"true \d pred \d", text))
+        assert per_page >= 14, text  # the width is filled: 7 tiles a row at 120 columns
+        pages = -(-wrong // per_page)
+        assert f"1-{per_page} of {wrong} shown, page 1 of {pages}" in text
+        await pilot.press("n")
+        text = await wait_text(pilot, f"page 2 of {pages}")
+        await pilot.press("b", "b")  # back past the first page: the last one
+        await wait_text(pilot, f"page {pages} of {pages}")
+
+        gallery = app.screen.query_one("#gallery")
+
+        def captions() -> set[tuple[str, str]]:
+            return set(re.findall(r"true (\d) pred (\d)", screen_text(app)))
+
+        true = gallery.mistakes[0].true
+        expected = sum(m.true == true for m in gallery.mistakes)
+        app.screen.query_one("#gallery-true", Select).value = true
+        await wait_until(pilot, lambda: captions() and {t for t, _ in captions()} == {str(true)}, context=lambda: " for the true filter")
+        assert f"of {expected} shown" in screen_text(app)
+        pred = gallery.mistakes[0].pred
+        app.screen.query_one("#gallery-pred", Select).value = pred
+        await wait_until(pilot, lambda: captions() == {(str(true), str(pred))}, context=lambda: " for both filters")

@@ -115,11 +115,11 @@ async def test_open_a_run_and_switch_the_confusion_table(runs_copy, synthetic_di
         await pilot.press("4")
         text = await wait_for(pilot, "misclassified")
         assert re.search(r"\d+ of 200 test images misclassified", text)
-        first = re.findall(r"true \d → pred \d", text)
+        first = re.findall(r"true \d pred \d", text)
         assert first
-        await pilot.press("end")  # the gallery has the focus, so keys scroll it
+        await pilot.press("n")  # the gallery has the focus, so n pages it
         await pilot.pause()
-        assert re.findall(r"true \d → pred \d", screen_text(pilot.app)) != first
+        assert re.findall(r"true \d pred \d", screen_text(pilot.app)) != first
 
         await pilot.press("escape")
         await pilot.pause()
