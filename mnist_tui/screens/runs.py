@@ -13,7 +13,7 @@ from .. import runs
 from ..messages import RunsChanged
 from .confirm import ConfirmScreen
 
-STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "failed": "bold red", "running": "cyan"}
+STATUS_COLOURS = {"finished": "success", "cancelled": "warning", "failed": "error", "running": "accent"}  # theme variables
 STAR = "★"
 
 
@@ -68,7 +68,7 @@ class RunsScreen(Screen):
             table.add_row(
                 STAR if default and default.path == info.path else "",
                 info.started, info.model, "yes" if info.augment else "no", str(info.epochs_run), acc,
-                Text(info.status, style=STATUS_STYLES.get(info.status, "")),
+                Text(info.status, style=self.app.theme_variables.get(STATUS_COLOURS.get(info.status, ""), "")),
                 key=str(info.path),
             )
         if selected and str(selected.path) in self.infos:
