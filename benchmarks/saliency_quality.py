@@ -6,7 +6,8 @@ For the first N real MNIST test digits, each method's map (for the predicted cla
 ink pixels and divided by its total. Ink is a pixel at half brightness or more; "near ink" also counts
 the faint rim (any pixel above 0.1). The baseline in the same run is a flat map, whose share is simply
 the fraction of pixels that are ink. Gradient x input is zero on blank pixels by construction (the
-pixel is 0), so its "near ink" share is 1 by definition; its share on the ink core is the fair figure.
+pixel is 0), so its "near ink" share is near 1 by definition; the second baseline, the image itself used
+as a map, shows how much of its score comes from that alone.
 
 Writes benchmarks/results/saliency_quality.json.
 """
@@ -37,7 +38,7 @@ def ink_share(saliency: np.ndarray, mask: np.ndarray) -> float:
 
 
 def measure(model, images: np.ndarray) -> dict[str, dict[str, float]]:
-    rows: dict[str, dict[str, list[float]]] = {name: {"ink": [], "near_ink": []} for name in [*METHODS, "flat map"]}
+    rows: dict[str, dict[str, list[float]]] = {name: {"ink": [], "near_ink": []} for name in [*METHODS, "flat map", "the image itself"]}
     for image in images:
         pixels = image.astype(np.float32) / 255.0
         ink, near = pixels >= INK, pixels > NEAR_INK
@@ -45,9 +46,9 @@ def measure(model, images: np.ndarray) -> dict[str, dict[str, float]]:
             saliency = predict_with_saliency(model, image, method=method).saliency
             rows[method]["ink"].append(ink_share(saliency, ink))
             rows[method]["near_ink"].append(ink_share(saliency, near))
-        flat = np.ones_like(pixels)
-        rows["flat map"]["ink"].append(ink_share(flat, ink))
-        rows["flat map"]["near_ink"].append(ink_share(flat, near))
+        for name, baseline in (("flat map", np.ones_like(pixels)), ("the image itself", pixels)):
+            rows[name]["ink"].append(ink_share(baseline, ink))
+            rows[name]["near_ink"].append(ink_share(baseline, near))
     return {name: {k: statistics.mean(v) for k, v in shares.items()} for name, shares in rows.items()}
 
 

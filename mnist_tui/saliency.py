@@ -11,8 +11,11 @@ from .batches import to_input
 
 SMOOTHGRAD_SAMPLES = 8  # each sample costs about one more image's forward and backward pass
 SMOOTHGRAD_NOISE = 0.15  # std of the Gaussian noise, as a fraction of the input range [0, 1] (the paper's 10-20%)
-# The names shown on screen, by method. Gradient x input is the default: on 100 real test digits it put
-# the largest share of its saliency on the digit's ink for every model measured (benchmarks/saliency_quality.py).
+# The names shown on screen, by method. Gradient x input is the default: on 100 real test digits 88% of its
+# saliency lies on the ink, against 14-15% for the gradient and 12-14% for SmoothGrad, whose maps are about
+# as spread as a flat one (12%) (1- and 3-layer, benchmarks/saliency_quality.py). Much of that is by
+# construction, since a blank pixel is 0 and adds nothing (the image itself, as a map, scores 89%); what it
+# adds is which strokes raised the score. It cannot show where missing ink would have changed the answer.
 METHODS = {"input_x_gradient": "grad × input", "gradient": "gradient", "smoothgrad": "SmoothGrad"}
 DEFAULT_METHOD = "input_x_gradient"
 
