@@ -101,6 +101,10 @@ async def test_q_types_into_an_input_instead_of_leaving(with_model, synthetic_di
         from textual.widgets import TabbedContent
 
         assert app.screen.query_one(TabbedContent).active == "file"  # digits typed, the tab stayed
+        assert "shift+tab" in screen_text(app)  # the box says how to get out of it
+        await pilot.press("shift+tab", "1")  # out of the box, a digit switches tabs
+        await wait_until(pilot, lambda: app.screen.query_one(TabbedContent).active == "draw")
+        assert path.value == "q31"
 
 
 async def test_menu_shows_the_dashboard_key(synthetic_dir, runs_dir):

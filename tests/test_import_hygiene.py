@@ -9,7 +9,7 @@ import sys
 import pytest
 
 CORE = ["data", "models", "train", "runs", "evaluate", "augment", "batches", "config", "events", "device",
-        "worker", "distributed", "compare", "preprocess", "saliency"]
+        "worker", "distributed", "compare", "preprocess", "saliency", "settings", "places"]
 UI = ("textual", "rich", "plotext", "textual_plotext")
 # Libraries that probe for an optional UI package at import and use it only if asked: scikit-learn 1.9
 # tries `from rich.progress import ...` for its opt-in progress-bar callback. Such a probe is not our

@@ -145,7 +145,8 @@ class PredictScreen(Screen):
                 with Horizontal(classes="predict-body"):
                     with Vertical(classes="predict-left"):
                         yield PathInput(compact=True, id="file-path")
-                        yield Static("Type a path; → completes it, enter predicts.", id="file-status", markup=False)
+                        yield Static("Type a path; → completes it, enter predicts. Digits type here: shift+tab leaves the "
+                                     "box, then 1 2 3 switch tabs.", id="file-status", markup=False)
                         yield DigitImage(None, id="file-original", classes="hidden")
                         yield Static("", id="file-caption")
                     yield PredictionView(show_input=True, status="no image yet", id="file-view")
