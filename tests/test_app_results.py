@@ -146,7 +146,7 @@ async def test_cancelled_run_is_scored_on_demand_at_80x24_without_colour(runs_co
         await pilot.pause()
         assert "accuracy (%)" in screen_text(pilot.app)
         await pilot.press("4")
-        assert re.search(r"true \d → pred \d", await wait_for(pilot, "misclassified"))
+        assert re.search(r"true \d pred \d", await wait_for(pilot, "misclassified"))
     assert not (cancelled / "confusion.json").exists()  # Results reads runs; it never rewrites them
 
 
