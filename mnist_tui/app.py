@@ -37,7 +37,9 @@ class MnistApp(App):
     TITLE = "mnist-tui"
     SUB_TITLE = "train small CNNs on MNIST and look inside them"
     BINDINGS = [
-        Binding("question_mark", "show_help_panel", "Help", key_display="?"),
+        Binding("question_mark", "toggle_help_panel", "Help", key_display="?"),
+        Binding("escape", "hide_help_panel", show=False, priority=True),  # closes the keys panel before a screen
+        Binding("q", "back", "Back", show=False),  # not a priority: an Input types the q, and the menu's own q quits
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -90,6 +92,33 @@ class MnistApp(App):
         module, cls = modules[name]
         screen = getattr(import_module(f".screens.{module}", __package__), cls)(*args, **kwargs)
         self.push_screen(screen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_help_panel":  # otherwise escape goes on to the screen's own binding
+            return bool(self.screen.query("HelpPanel"))
+        if action == "back":  # a dialog answers its own keys
+            return len(self.screen_stack) > 2 and not self.screen.is_modal
+        return True
+
+    def action_toggle_help_panel(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_back(self) -> None:
+        self.pop_screen()
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Textual saves to ~/Downloads, which may not exist ("Failed to save screenshot"): use a folder we make."""
+        if path is None:
+            from .places import screenshots_dir
+
+            folder = screenshots_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -454,28 +454,36 @@ COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluat
             "app": cmd_app, "serve": cmd_serve}
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that are the user's to fix. Looked up after the fact, so the app's start-up does not
+    import torch (mnist_tui.device, mnist_tui.models) just to name them: a module never imported raised nothing."""
+    errors: list[type[BaseException]] = [CliError, ValueError]
+    for module, name in (("data", "DataError"), ("device", "DeviceError"), ("models", "UnknownModel"), ("runs", "RunError")):
+        loaded = sys.modules.get(f"{__package__}.{module}")
+        if loaded is not None:
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         args = parser.parse_args(["app"])
-    from .data import DataError
-    from .device import DeviceError
-    from .models import UnknownModel
-    from .runs import RunError
-
     try:
         return COMMANDS[args.command](args)
-    except (CliError, DataError, DeviceError, RunError, UnknownModel, ValueError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly (before OSError, its base)
+    except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's flush complains
         return 141  # as if killed by SIGPIPE, like other tools in a pipe
-    except OSError as error:  # a full disk, a read-only or missing folder: one line, not a traceback
-        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
-        print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if isinstance(error, user_errors()):
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 1
+        if isinstance(error, OSError):  # a full disk, a read-only or missing folder: one line, not a traceback
+            where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+            print(f"{PROG}: error: {error.strerror or error}{where}", file=sys.stderr)
+            return 1
+        raise

@@ -9,9 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-# torch and the model code load inside the functions that need them, so `mnist-tui --help` starts at once
+# numpy, torch and the model code load inside the functions that need them, so `mnist-tui` and its menu
+# start at once (cli.build_parser imports this module for add_parser)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,7 +34,9 @@ def choose_run(runs_dir: Path | str = "runs", run: str | None = None) -> Path:
         return resolve_run(runs_dir, run)
     info = default_run(runs_dir)
     if info is None:
-        raise RunError(f"no trained model in {runs_dir}; train one first with `mnist-tui train`")
+        from .places import no_runs
+
+        raise RunError(no_runs(runs_dir, "no trained model") + "; train one first with `mnist-tui train`")
     return info.path
 
 
@@ -60,6 +61,8 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 256) -> np.ndarra
 
     `model` is an `inference.RunModel` (scored as its run was: precision, TTA, normalisation) or a
     bare model (fp32, no TTA, the MNIST normalisation); either way through `inference.run_logits`."""
+    import numpy as np  # lazily: the CLI parser stays light
+
     from .inference import as_run, run_probs
 
     images = np.asarray(images)
@@ -80,12 +83,16 @@ class FileResult:
         return int(self.probs.argmax())
 
     def ranked(self, k: int) -> list[tuple[int, float]]:
+        import numpy as np
+
         order = np.argsort(-self.probs, kind="stable")[:k]
         return [(int(d), float(self.probs[d])) for d in order]
 
 
 def predict_files(model, paths, batch_size: int = 256) -> list[FileResult]:
     """Read, preprocess and predict each file; a bad file gets its error and the others are still predicted."""
+    import numpy as np
+
     from .preprocess import ImageError, preprocess_file
 
     results: list[FileResult] = []
@@ -127,7 +134,16 @@ def to_json(result: FileResult, k: int) -> dict:
 def cmd_predict(args) -> int:
     if not 1 <= args.top <= 10:
         raise ValueError("--top must be between 1 and 10")
+    from .places import runs_place
+    from .runs import clear_stale_default
+
+    stale = clear_stale_default(args.runs_dir)
+    if stale:
+        print(f"mnist-tui: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; "
+              "cleared it", file=sys.stderr)
     loaded = load_model(args.runs_dir, args.run)
+    if not args.run:  # say which run answered, on stderr so the result lines stay one per image
+        print(f"mnist-tui: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
     results = predict_files(loaded.run, args.images)
     for result in results:
         if result.error:

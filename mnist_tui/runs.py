@@ -493,3 +493,16 @@ def default_run(runs_dir: Path | str) -> RunInfo | None:
 
 def delete_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir)
+
+
+def clear_stale_default(runs_dir: Path | str) -> str | None:
+    """When DEFAULT names a run folder that is gone, remove the mark and return the name it held."""
+    mark = Path(runs_dir) / DEFAULT_MARK
+    try:
+        name = mark.read_text().strip()
+    except OSError:
+        return None
+    if name and (Path(runs_dir) / name).is_dir():
+        return None
+    mark.unlink(missing_ok=True)
+    return name or "(an empty name)"

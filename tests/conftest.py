@@ -10,6 +10,14 @@ import pytest
 from mnist_tui import data
 
 
+@pytest.fixture(autouse=True)
+def user_config(tmp_path, monkeypatch) -> Path:
+    """The app remembers settings in the user config dir: each test gets its own, empty one."""
+    path = tmp_path / "user-config"
+    monkeypatch.setenv("MNIST_TUI_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")

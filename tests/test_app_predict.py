@@ -81,7 +81,7 @@ async def test_draw_a_one_with_the_mouse_then_erase_and_clear(with_model, synthe
         assert (canvas.pixels[3:24, 14] > 0.9).all(), "the drag left gaps"
         assert canvas.pixels[:, :10].max() < 0.05 and canvas.pixels[:, 19:].max() < 0.05  # a soft but narrow brush
         assert 0.05 < canvas.pixels[10, 16] < 0.95  # anti-aliased edge, like MNIST's strokes
-        assert "saliency" in text and "overlay" in text
+        assert "grad × input" in text and "overlay" in text
 
         # Right button erases where it is pressed.
         await pilot.mouse_down(canvas, offset=(1 + 28, 1 + 14), button=3)
@@ -131,7 +131,7 @@ async def test_browse_the_test_set(with_model, synthetic_dir):
         text = await wait_for(pilot, r"test image #1 of 200")
         assert f"true label {labels[0]}" in text
         text = await wait_for(pilot, PERCENT)
-        assert "model input" in text and "saliency" in text
+        assert "model input" in text and "grad × input" in text
 
         await pilot.press("right")
         text = await wait_for(pilot, r"test image #2 of 200")
@@ -166,7 +166,7 @@ async def test_open_an_image_file(with_model, synthetic_dir, tmp_path):
         await pilot.press(*"digits2/se", "right", "enter")
         assert field.value == str(folder / "seven.png")
         text = await wait_for(pilot, PERCENT)
-        assert "original 112x112" in text and "model input" in text and "saliency" in text
+        assert "original 112x112" in text and "model input" in text and "grad × input" in text
         assert "Image file" in text
 
         field.value = str(folder / "broken.png")

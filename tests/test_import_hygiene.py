@@ -9,7 +9,8 @@ import sys
 import pytest
 
 CORE = ["data", "models", "train", "runs", "evaluate", "augment", "batches", "config", "events", "device",
-        "worker", "distributed", "compare", "preprocess", "saliency", "inspect", "inference", "export", "comparison"]
+        "worker", "distributed", "compare", "preprocess", "saliency", "inspect", "inference", "export", "comparison",
+        "settings", "places", "live", "fileio", "flags"]
 UI = ("textual", "rich", "plotext", "textual_plotext")
 # Libraries that probe for an optional UI package at import and use it only if asked: scikit-learn 1.9
 # tries `from rich.progress import ...` for its opt-in progress-bar callback. Such a probe is not our
@@ -56,3 +57,32 @@ def test_core_module_does_not_import_the_ui(module):
 def test_menu_starts_without_torch():
     found = imported_after("from mnist_tui.app import make_app\nimport mnist_tui.screens.menu\nimport mnist_tui.cli")
     assert "torch" not in found["modules"]
+
+
+# The console entry point itself, as `mnist-tui` runs it: App.run is swapped for a headless run_test, so
+# the check happens with the menu drawn and its start-up workers done.
+ENTRY_POINT = """
+import asyncio, json, sys
+from textual.app import App
+
+async def drive(app, *args, **kwargs):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        print(json.dumps({"screen": type(app.screen).__name__, "torch": "torch" in sys.modules}))
+
+App.run = lambda app, *args, **kwargs: asyncio.run(drive(app))
+from mnist_tui.cli import main
+sys.exit(main([]))
+"""
+
+
+def test_console_entry_point_draws_the_menu_without_torch(tmp_path, synthetic_dir):
+    import os
+
+    env = {**os.environ, "MNIST_TUI_RUNS": str(tmp_path / "runs"), "MNIST_TUI_DATA": str(synthetic_dir)}
+    done = subprocess.run([sys.executable, "-c", ENTRY_POINT], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"screen": "MenuScreen", "torch": False}

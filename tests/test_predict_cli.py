@@ -49,15 +49,23 @@ def bad_file(tmp_path, case: str):
     return path  # "missing": never created
 
 
-def run_cli(capsys, *args) -> tuple[int, str, str]:
+USING = "mnist-tui: using run "  # without --run, the first stderr line names the run used
+
+
+def run_cli(capsys, *args, keep_using: bool = False) -> tuple[int, str, str]:
+    """(status, stdout, stderr), stderr without the "using run" line unless `keep_using`."""
     status = cli.main(["predict", *map(str, args)])
     out, err = capsys.readouterr()
+    if not keep_using:
+        err = "".join(line for line in err.splitlines(keepends=True) if not line.startswith(USING))
     return status, out, err
 
 
 def test_one_line_per_image_with_the_top_k(runs, images, capsys):
-    status, out, err = run_cli(capsys, *images, "--runs-dir", runs, "--top", 3)
-    assert status == 0 and err == ""
+    status, out, err = run_cli(capsys, *images, "--runs-dir", runs, "--top", 3, keep_using=True)
+    # without --run, it names the run it used, on stderr, so stdout stays one line per image
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    assert status == 0 and err == f"{USING}{run.resolve()} (the default; choose another with --run)\n"
     lines = out.splitlines()
     assert len(lines) == 3
     for path, line in zip(images, lines):
@@ -135,3 +143,24 @@ def test_cli_help_does_not_import_torch():
     code = ("import sys; from mnist_tui import cli; cli.build_parser(); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_predict_without_runs_names_the_absolute_folder(tmp_path, monkeypatch, capsys):
+    from mnist_tui.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    assert main(["predict", str(image), "--runs-dir", "runs"]) == 1
+    err = capsys.readouterr().err
+    assert str(tmp_path / "runs") in err and "--runs-dir" in err and "MNIST_TUI_RUNS" in err
+
+
+def test_a_default_naming_a_deleted_run_is_reported_and_cleared(runs, images, capsys):
+    (runs / "DEFAULT").write_text("20991231-000000_3-layer_gone\n")
+    try:
+        status, out, err = run_cli(capsys, images[0], "--runs-dir", runs)
+        assert status == 0 and "DEFAULT named 20991231-000000_3-layer_gone, which no longer exists; cleared it" in err
+        assert not (runs / "DEFAULT").exists()
+    finally:
+        (runs / "DEFAULT").unlink(missing_ok=True)

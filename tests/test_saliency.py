@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mnist_tui import data
-from mnist_tui.saliency import Prediction, predict_with_saliency, smoothgrad, vanilla_gradient
+from mnist_tui.saliency import (DEFAULT_METHOD, METHODS, Prediction, input_x_gradient, predict_with_saliency, smoothgrad,
+                                vanilla_gradient)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_images(synthetic_dir):
     return arrays.test_images[:20], arrays.test_labels[:20]
 
 
-@pytest.mark.parametrize("method", [vanilla_gradient, smoothgrad])
+@pytest.mark.parametrize("method", [vanilla_gradient, smoothgrad, input_x_gradient])
 def test_saliency_is_a_normalised_non_negative_28x28_map(trained, test_images, method):
     images, _ = test_images
     for image in images[:3]:
@@ -34,7 +35,7 @@ def test_saliency_is_a_normalised_non_negative_28x28_map(trained, test_images, m
         assert saliency.min() >= 0 and saliency.max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("method", [vanilla_gradient, smoothgrad])
+@pytest.mark.parametrize("method", [vanilla_gradient, smoothgrad, input_x_gradient])
 def test_saliency_is_higher_on_ink_than_on_background(trained, test_images, method):
     images, _ = test_images
     ratios = []
@@ -103,3 +104,13 @@ def test_compute_modules_never_import_the_ui():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gradient_x_input_is_the_default_and_is_zero_where_the_image_is_blank(trained, test_images):
+    images, _ = test_images
+    assert DEFAULT_METHOD == "input_x_gradient" and METHODS[DEFAULT_METHOD] == "grad × input"
+    image = images[0].copy()
+    image[:, :4] = 0  # a blank strip: nothing there can have raised the score
+    default = predict_with_saliency(trained, image).saliency
+    np.testing.assert_allclose(default, input_x_gradient(trained, image), atol=1e-6)
+    assert default[:, :4].max() == 0

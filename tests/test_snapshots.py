@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from mnist_tui import data
 from mnist_tui import events as ev
 from mnist_tui.app import make_app
 
-from screen import settle_screen
+from screen import screen_text, settle_screen
 
 # Fixed paths: the screens show them, and a snapshot must not depend on pytest's tmp names.
 SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
@@ -25,8 +26,12 @@ def snap_data() -> Path:
 
 
 @pytest.fixture
-def snap_runs(tmp_path) -> Path:
-    return tmp_path / "runs"
+def snap_runs() -> Path:
+    """A fresh runs folder at a fixed path: the menu shows it."""
+    root = SNAP_ROOT / "runs"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return root
 
 
 def finished_run_events(run_id="run1-3-layer", epochs=3):
@@ -111,3 +116,25 @@ def test_results_snapshot(snap_compare, snap_data, snap_runs):
         await settle_screen(pilot)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=open_results)
+
+
+def test_predict_snapshot_at_80x24(snap_compare, snap_data, snap_runs, monkeypatch):
+    """Test predictions on the test-set tab at 80x24: the bars and both saliency panels are on screen. Without
+    colour, so a pixel is drawn by a threshold and the snapshot does not hang on one CPU's float rounding."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    fixed_run(snap_runs)
+
+    async def open_test_set(pilot):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        await pilot.app.screen.workers.wait_for_complete()
+        await pilot.press("3")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            await pilot.app.screen.workers.wait_for_complete()
+            if "predicted" in screen_text(pilot.app):
+                break
+        await settle_screen(pilot)
+
+    assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(80, 24), run_before=open_test_set)

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..messages import DataStatusChanged
+from ..places import RUNS_DIR_HOW, runs_place
 
 ITEMS = [
     ("train", "t", "Train", "train one model with live curves"),
@@ -23,20 +24,22 @@ ITEMS = [
     ("predict", "p", "Test predictions", "draw a digit, load an image, saliency"),
     ("runs", "r", "Runs", "every recorded run and its results"),
     ("model", "m", "Model", "layers, filters and feature maps of a run"),
+    ("dashboard", "d", "Dashboard", "every live run, wherever it was started"),
     ("quit", "q", "Quit", ""),
 ]
 
 
 class MenuScreen(Screen):
-    BINDINGS = [Binding(key, f"choose('{name}')", label) for name, key, label, _ in ITEMS] + [
+    # The menu lists each task's key, so the footer keeps only what it does not show (and fits 80 columns).
+    BINDINGS = [Binding(key, f"choose('{name}')", label, show=name == "quit") for name, key, label, _ in ITEMS] + [
         Binding("f", "fetch", "Fetch MNIST"),
-        Binding("d", "dashboard", "Dashboard", show=False),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="menu-body"):
             yield Static("Checking MNIST ...", id="data-status")
+            yield Static(f"Runs folder: {runs_place(self.app.runs_dir)} ({RUNS_DIR_HOW})", id="runs-status", markup=False)
             yield OptionList(
                 *[Option(f"[b]{key}[/b]  {label:<18} [dim]{hint}[/dim]", id=name) for name, key, label, hint in ITEMS],
                 id="menu",
@@ -46,7 +49,8 @@ class MenuScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#menu", OptionList).focus()
-        self.check_data()
+        # After the first frame: the check imports numpy and hashes 55 MB, which would hold up the menu.
+        self.call_after_refresh(self.check_data)
 
     @property
     def data_dir(self):
@@ -66,10 +70,11 @@ class MenuScreen(Screen):
 
     def on_data_status_changed(self, message: DataStatusChanged) -> None:
         status = self.query_one("#data-status", Static)
+        line = escape(message.line)  # a path from disk: text, not markup
         if message.ready:
-            status.update(f"[green]✔[/] {escape(message.line)}")
+            status.update(f"[$success]✔[/] {line}")
         else:
-            status.update(f"[red]✘[/] {escape(message.line)} — press [b]f[/b] to fetch it")
+            status.update(f"[$error]✘[/] {line} — press [b]f[/b] to fetch it")
         status.set_class(not message.ready, "warning")
 
     @on(OptionList.OptionSelected, "#menu")
@@ -81,9 +86,6 @@ class MenuScreen(Screen):
             await self.app.action_quit()
             return
         self.app.open_screen(name)
-
-    def action_dashboard(self) -> None:
-        self.app.open_screen("dashboard")
 
     @work(exclusive=True, group="fetch")
     async def action_fetch(self) -> None:

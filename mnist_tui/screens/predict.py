@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPane
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPa
 from .. import runs
 from ..config import PRESETS
 from ..messages import RunsChanged
+from ..places import no_runs, runs_place
 from ..widgets.canvas import DigitCanvas
 from ..widgets.digit import DigitImage
 from ..widgets.path_input import PathInput
@@ -24,7 +26,6 @@ from ..widgets.prediction_view import PredictionView, Shown
 
 TABS = ("draw", "file", "test")
 THUMBNAIL = 28  # the original image file is shown downscaled to fit 28x28 pixels (28x14 cells)
-SALIENCY = "smoothgrad"  # reads better than the plain gradient and still takes only a few ms
 BIG_CANVAS = (120, 40)  # terminal size from which the canvas is drawn at twice the size
 TEST_KEYS = {"step", "random", "toggle_mistakes"}
 
@@ -131,7 +132,7 @@ class PredictScreen(Screen):
         yield Header()
         with Horizontal(id="predict-model"):
             yield Static("model", id="predict-model-label")
-            yield Select([], prompt="no trained runs", allow_blank=True, compact=True, id="predict-select")
+            # the model Select is mounted here by refresh_runs once there are runs: no blank "no runs" entry
             yield Static("", id="predict-model-info", markup=False)
         yield Static("", id="predict-empty", classes="hidden")
         with TabbedContent(id="predict-tabs"):
@@ -146,7 +147,8 @@ class PredictScreen(Screen):
                 with Horizontal(classes="predict-body"):
                     with Vertical(classes="predict-left"):
                         yield PathInput(compact=True, id="file-path")
-                        yield Static("Type a path; → completes it, enter predicts.", id="file-status", markup=False)
+                        yield Static("Type a path; → completes it, enter predicts. Digits type here: shift+tab leaves the "
+                                     "box, then 1 2 3 switch tabs.", id="file-status", markup=False)
                         yield DigitImage(None, id="file-original", classes="hidden")
                         yield Static("", id="file-caption")
                     yield PredictionView(show_input=True, status="no image yet", id="file-view")
@@ -177,17 +179,18 @@ class PredictScreen(Screen):
         self.choices = [r for r in runs.list_runs(self.app.runs_dir)
                         if r.has_checkpoint and r.status in ("finished", "cancelled")]
         empty = not self.choices
+        stale = runs.clear_stale_default(self.app.runs_dir)
+        if stale:
+            self.notify(f"{runs_place(self.app.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
+                        title="Default run", severity="warning", markup=False)
         self.query_one("#predict-empty", Static).update(
-            f"No trained model in {self.app.runs_dir} yet, so there is nothing to predict with.\n\n"
+            f"{escape(no_runs(self.app.runs_dir, 'No trained model'))}, so there is nothing to predict with.\n\n"
             f"Press [b]t[/b] for a quick training (3-layer, fast preset: {PRESETS['fast']['epoch_fraction']:g} of an epoch, "
             "under a minute on a laptop CPU).\n"
             "The dashboard opens; come back here (escape) when it has finished.")
         self.query_one("#predict-empty").set_class(not empty, "hidden")
         self.query_one("#predict-tabs").display = not empty
         self.query_one("#predict-model").display = not empty
-        select = self.query_one("#predict-select", Select)
-        with self.prevent(Select.Changed):
-            select.set_options([(self._label(r), str(r.path)) for r in self.choices])
         if empty:
             self.set_focus(None)  # the hidden canvas's keys would show in the footer and do nothing
             self.refresh_bindings()
@@ -199,8 +202,16 @@ class PredictScreen(Screen):
             default = runs.default_run(self.app.runs_dir)
             current = default.path if default else self.choices[0].path
             self._load(current)
-        with self.prevent(Select.Changed):
-            select.value = str(current)
+        options = [(self._label(r), str(r.path)) for r in self.choices]
+        selects = self.query("#predict-select").results(Select)
+        select = next(selects, None)
+        if select is None:
+            select = Select(options, value=str(current), allow_blank=False, compact=True, id="predict-select")
+            self.query_one("#predict-model").mount(select, after="#predict-model-label")
+        elif select.is_mounted:  # else it was made a moment ago, with these options
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                select.value = str(current)
         self.refresh_bindings()
 
     @staticmethod
@@ -301,10 +312,10 @@ class PredictScreen(Screen):
 
     @staticmethod
     def _shown(model, image: np.ndarray, label: int | None = None) -> Shown:
-        from ..saliency import predict_with_saliency
+        from ..saliency import DEFAULT_METHOD, METHODS, predict_with_saliency
 
-        prediction = predict_with_saliency(model, image, method=SALIENCY)
-        return Shown(prediction.probs, prediction.saliency, image, label)
+        prediction = predict_with_saliency(model, image, method=DEFAULT_METHOD)
+        return Shown(prediction.probs, prediction.saliency, image, label, METHODS[DEFAULT_METHOD])
 
     def _post_if_current(self, message: Message) -> None:
         """A newer request of the same kind cancelled this one: its answer is stale, so it is dropped."""

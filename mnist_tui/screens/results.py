@@ -20,7 +20,6 @@ from ..widgets.confusion import Confusion, ConfusionTable
 from ..widgets.curves import CurvesPlot
 from ..widgets.gallery import MisclassifiedGallery, Mistake
 
-GALLERY_LIMIT = 36  # enough to see the patterns; each one is 28x14 cells
 TABS = ("confusion", "classes", "curves", "mistakes")
 
 
@@ -134,7 +133,7 @@ class ResultsScreen(Screen):
         report = evaluate.evaluate_run(self.run_dir, data_dir)
         images = load_arrays(data_dir).test_images  # cached: the same arrays evaluate_run just read
         wrong = [int(i) for i in (report.labels != report.predictions).nonzero()[0]]
-        mistakes = [Mistake(images[i], int(report.labels[i]), int(report.predictions[i])) for i in wrong[:GALLERY_LIMIT]]
+        mistakes = [Mistake(images[i], int(report.labels[i]), int(report.predictions[i])) for i in wrong]
         fresh = None if saved_scores else scores(report.test_acc, report.test_loss, report.confusion, report.per_class, True)
         self.post_message(self.Evaluated(mistakes, len(wrong), len(report.labels), fresh))
 
@@ -157,9 +156,8 @@ class ResultsScreen(Screen):
     def on_results_screen_evaluated(self, message: Evaluated) -> None:
         if message.scores:
             self._show_scores(message.scores)
-        status = (f"{message.wrong} of {message.total:,} test images misclassified"
-                  + (f"; the first {len(message.mistakes)} are shown" if message.wrong > len(message.mistakes) else "")
-                  if message.wrong else f"No misclassified test images: all {message.total:,} are right.")
+        status = (f"{message.wrong:,} of {message.total:,} test images misclassified" if message.wrong
+                  else f"No misclassified test images: all {message.total:,} are right.")
         self.query_one(MisclassifiedGallery).show(message.mistakes, status)
 
     def on_results_screen_evaluation_failed(self, message: EvaluationFailed) -> None:

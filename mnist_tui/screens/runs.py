@@ -14,8 +14,8 @@ from .. import runs
 from ..messages import RunsChanged
 from .confirm import ConfirmScreen
 
-STATUS_STYLES = {"finished": "green", "cancelled": "yellow", "interrupted": "yellow", "failed": "bold red",
-                 "running": "cyan", "unreadable": "bold red"}
+STATUS_COLOURS = {"finished": "success", "cancelled": "warning", "interrupted": "warning", "failed": "error",
+                  "running": "accent", "unreadable": "error"}  # theme variables
 STAR = "★"
 CHECK = "✓"  # marked for comparison
 
@@ -82,7 +82,7 @@ class RunsScreen(Screen):
                 f"{info.train_images:,}" if info.train_images else "-",
                 f"{info.progress[0]}/{info.progress[1]}" if info.progress else
                 f"{info.epochs_run}/{info.epochs}" if info.epochs else str(info.epochs_run), acc,
-                Text(info.status, style=STATUS_STYLES.get(info.status, "")),
+                Text(info.status, style=self.app.theme_variables.get(STATUS_COLOURS.get(info.status, ""), "")),
                 key=str(info.path),
             )
         if selected and str(selected.path) in self.infos:

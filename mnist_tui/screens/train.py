@@ -9,12 +9,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets.select import InvalidSelectValueError
 
 from ..config import PRESETS, TrainConfig, make_config
+from ..data import VAL_FRACTION
 from ..models import REGISTRY, describe
+from ..settings import load_form, save_form
 
-NUMBER_FIELDS = [("epochs", "Epochs", "integer"), ("batch_size", "Batch size", "integer"),
-                 ("lr", "Learning rate", "number"), ("patience", "Patience", "integer")]
+TRAIN_IMAGES = 60_000 - round(60_000 * VAL_FRACTION)  # MNIST's training images after the validation hold-out
+
+# (field, label, kind, hint). Every field is typed as a "number" Input, so a "." stays visible and an
+# integer field can reject 0.5 in words instead of silently reading it as 5.
+NUMBER_FIELDS = [("epochs", "Epochs", "integer", ""), ("batch_size", "Batch size", "integer", ""),
+                 ("lr", "Learning rate", "number", ""), ("patience", "Patience", "integer", "epochs; 0: off"),
+                 ("train_subset", "Train images", "integer", f"0: all {TRAIN_IMAGES:,}")]
+SELECTS = ("preset", "model", "device")
 
 
 class TrainScreen(Screen):
@@ -32,32 +41,87 @@ class TrainScreen(Screen):
                 yield Label("Model")
                 yield Select(models, value=defaults.model, allow_blank=False, id="model")
             with Horizontal(classes="row"):
-                yield Label("Augmentation")
-                yield Switch(value=defaults.augment, id="augment")
-            for field, label, kind in NUMBER_FIELDS:
+                yield Label("Augmentation", id="augment-label")
+                yield Switch(value=defaults.augment, id="augment", tooltip="rotate, shift and zoom each training image")
+                yield Static(self._augment_words(defaults.augment), id="augment-state", classes="field-hint")
+            for field, label, _, hint in NUMBER_FIELDS:
                 with Horizontal(classes="row"):
                     yield Label(label)
-                    yield Input(str(getattr(defaults, field)), type=kind, id=field)
+                    yield Input(str(getattr(defaults, field)), type="number", id=field)
+                    yield Static(hint, id=f"{field}-hint", classes="field-hint")
             with Horizontal(classes="row"):
                 yield Label("Device")
                 yield Select([(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False, id="device")
-            yield Static("", id="form-error")
+            yield Static("", id="form-error", markup=False)
             yield Button("Start training", variant="primary", id="start")
-            yield Static("Enter in a field or ctrl+s starts; the dashboard follows the run live.", id="form-hint")
+            yield Static("Enter in a field or ctrl+s starts; the dashboard follows the run live.\n"
+                         "The form remembers these settings for next time.", id="form-hint")
         yield Footer()
 
     def on_mount(self) -> None:
+        self._restore()
         self.query_one("#model", Select).focus()
+
+    # -------------------------------------------------- remembered settings
+
+    def _restore(self) -> None:
+        saved, notice = load_form()
+        if notice:
+            self.notify(notice, title="Train settings", severity="warning", markup=False)
+        with self.prevent(Select.Changed):
+            for name in SELECTS:
+                select = self.query_one(f"#{name}", Select)
+                if isinstance(saved.get(name), str):
+                    try:
+                        select.value = saved[name]
+                    except InvalidSelectValueError:  # a model or preset that no longer exists
+                        pass
+        if isinstance(saved.get("augment"), bool):
+            self.query_one("#augment", Switch).value = saved["augment"]
+        for field, *_ in NUMBER_FIELDS:
+            if isinstance(saved.get(field), (int, float, str)):
+                self.query_one(f"#{field}", Input).value = str(saved[field])
+        self._show_epoch_fraction()
+
+    def _remember(self) -> None:
+        values = {name: str(self.query_one(f"#{name}", Select).value) for name in SELECTS}
+        values["augment"] = self.query_one("#augment", Switch).value
+        values.update({field: self.query_one(f"#{field}", Input).value.strip() for field, *_ in NUMBER_FIELDS})
+        try:
+            save_form(values)
+        except OSError as error:
+            self.notify(f"could not remember the settings: {error}", title="Train settings", severity="warning",
+                        markup=False)
+
+    # -------------------------------------------------- what the form shows
+
+    @staticmethod
+    def _augment_words(on: bool) -> str:
+        return "on: rotate, shift and zoom each image" if on else "off"
+
+    @on(Switch.Changed, "#augment")
+    def _augment_changed(self, event: Switch.Changed) -> None:
+        self.query_one("#augment-state", Static).update(self._augment_words(event.value))
+
+    def _show_epoch_fraction(self) -> None:
+        """A preset may train on part of the training set each epoch (fast: 0.6): say so beside Epochs."""
+        preset = self.query_one("#preset", Select).value
+        fraction = PRESETS.get(str(preset), {}).get("epoch_fraction", 1.0) if preset else 1.0
+        hint = f"each one {fraction:g} of an epoch ({fraction:.0%} of the images)" if fraction < 1 else ""
+        self.query_one("#epochs-hint", Static).update(hint)
 
     @on(Select.Changed, "#preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
+        self._show_epoch_fraction()
         if not event.value:
             return
         preset = make_config(None, str(event.value))
         self.query_one("#model", Select).value = preset.model
         self.query_one("#augment", Switch).value = preset.augment
-        for field, _, _ in NUMBER_FIELDS:
+        for field, *_ in NUMBER_FIELDS:
             self.query_one(f"#{field}", Input).value = str(getattr(preset, field))
+
+    # -------------------------------------------------- starting
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#start")
@@ -66,12 +130,13 @@ class TrainScreen(Screen):
 
     def read_config(self) -> TrainConfig:
         values = {}
-        for field, label, kind in NUMBER_FIELDS:
+        for field, label, kind, _ in NUMBER_FIELDS:
             text = self.query_one(f"#{field}", Input).value.strip()
             try:
                 values[field] = int(text) if kind == "integer" else float(text)
             except ValueError:
-                raise ValueError(f"{label.lower()} must be a number, not {text!r}") from None
+                what = "a whole number" if kind == "integer" else "a number"
+                raise ValueError(f"{label.lower()} must be {what}, not {text!r}") from None
         preset = self.query_one("#preset", Select).value or None
         return make_config(
             str(self.query_one("#model", Select).value), preset,
@@ -87,6 +152,7 @@ class TrainScreen(Screen):
         except (ValueError, KeyError) as error:
             self.query_one("#form-error", Static).update(Text(f"✘ {error}"))
             return
+        self._remember()
         self.app.start_training([config])
         self.app.switch_screen(self._dashboard())
 

@@ -235,7 +235,7 @@ class DigitCanvas(Widget, can_focus=True):
                 segments.append(Segment("▀" * scale, Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x]))))
             if cursor_row in (top_row, bottom_row):
                 # Only the cursor's own half of the cell is marked, so the cursor is exact to the pixel.
-                mark = "magenta"
+                mark = self.app.theme_variables["accent"]
                 if top_row == bottom_row:
                     style = Style(color=mark, bgcolor=mark)
                 elif cursor_row == top_row:

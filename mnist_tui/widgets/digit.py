@@ -79,8 +79,9 @@ class DigitImage(Widget):
         if self.cursor is not None:
             cx, cy = self.cursor
             if top_row == cy or bottom_row == cy:
+                theme = self.app.theme_variables
                 segments[cx] = Segment("▚" * self.scale if not self.app.no_color else "+" * self.scale,
-                                       Style(color="magenta", bgcolor="black", bold=True))
+                                       Style(color=theme["accent"], bgcolor=theme["background"], bold=True))
         return Strip(segments).crop(0, self.size.width)
 
 

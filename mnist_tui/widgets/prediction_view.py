@@ -29,6 +29,7 @@ class Shown:
     saliency: np.ndarray  # float (28, 28) in [0, 1]
     model_input: np.ndarray  # float (28, 28) in [0, 1] or uint8
     label: int | None = None  # the true class, when known (test images)
+    method: str = "saliency"  # the saliency method's name, the map's caption
 
     @property
     def top(self) -> int:
@@ -77,7 +78,7 @@ class PredictionView(Widget):
                 yield Static("model input", classes="pv-caption")
             with Vertical(classes="pv-cell"):
                 yield DigitImage(None, cmap="heat", classes="pv-heat")
-                yield Static("saliency", classes="pv-caption")
+                yield Static("saliency", classes="pv-caption pv-method", markup=False)
             with Vertical(classes="pv-cell"):
                 yield SaliencyOverlay()
                 yield Static("overlay", classes="pv-caption")
@@ -144,6 +145,7 @@ class PredictionView(Widget):
         digit, saliency = _uint8(shown.model_input), _uint8(shown.saliency)
         if self.compact:
             digit, saliency = halve(digit), halve(saliency)
+        self.query_one(".pv-method", Static).update(shown.method)
         images.first().pixels = digit
         images.last().pixels = saliency
         overlay.show(digit, saliency)
