@@ -9,6 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
+from . import runs as runs_module  # torch-free: the record vocabulary
+from .flags import add_data_dir as _add_data_dir
+from .flags import add_runs_dir as _add_runs_dir
+
 PROG = "mnist-tui"
 
 
@@ -16,8 +20,6 @@ class CliError(Exception):
     """One line for the user, exit status 1."""
 
 
-from .flags import add_data_dir as _add_data_dir  # noqa: E402
-from .flags import add_runs_dir as _add_runs_dir  # noqa: E402
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
@@ -243,7 +245,7 @@ def cmd_train(args) -> int:
             raise
     if signals.signum:
         return 128 + signals.signum
-    return 0 if result.status in ("finished", "cancelled") else 1
+    return 0 if result.status in runs_module.SUCCESS else 1
 
 
 def cmd_evaluate(args) -> int:
@@ -381,7 +383,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import run_compare
+    from .compare import TABLE_HEADERS, run_compare, table_cells
     from .config import make_config
     from .console import EpochPrinter, pct, table
 
@@ -398,14 +400,11 @@ def cmd_compare(args) -> int:
     print(f"training 4 models, {args.jobs} at a time ...")
     rows, path = run_compare(base, args.jobs, report)
     print()
-    print(table(["model", "params", "epochs", "best val acc", "test acc", "seconds", "status"],
-                [[r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
-                  pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
-                 for r in rows], "lrrrrrl"))
+    print(table(TABLE_HEADERS, table_cells(rows), "lrrrrrl"))
     if isinstance(path, OSError):
         raise CliError(f"could not write compare.json: {path.strerror or path}")
     print(f"\nwrote {path}")
-    return 0 if all(r["status"] in ("finished", "cancelled") for r in rows) else 1
+    return 0 if all(r["status"] in runs_module.SUCCESS for r in rows) else 1
 
 
 def cmd_inspect(args) -> int:

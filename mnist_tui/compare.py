@@ -22,6 +22,18 @@ def reference_configs(base: TrainConfig, jobs: int) -> list[TrainConfig]:
             for model, augment in REFERENCE]
 
 
+TABLE_HEADERS = ("model", "params", "epochs", "best val acc", "test acc", "seconds", "status")
+
+
+def table_cells(rows: list[dict]) -> list[list[str]]:
+    """The comparison table's cells, as the CLI prints them and Compare shows them."""
+    from .console import pct
+
+    return [[r["model"], f"{r['params']:,}" if r["params"] else "-", str(r["epochs"]) if r["epochs"] is not None else "-",
+             pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
+            for r in rows]
+
+
 def compare_rows(summaries: list[dict]) -> list[dict]:
     return [
         {

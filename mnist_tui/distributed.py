@@ -12,6 +12,7 @@ import torch.distributed as dist
 
 from .config import TrainConfig
 from .device import threads_per_process
+from .runs import SUCCESS
 
 CONTEXT = multiprocessing.get_context("spawn")  # spawn: the only start method on Windows
 
@@ -94,7 +95,7 @@ def torchrun_main(config: TrainConfig) -> int:
         result = fit(config, EpochPrinter(prefix="[rank 0] ") if dist.get_rank() == 0 else None)
     finally:
         dist.destroy_process_group()
-    return 0 if result.status in ("finished", "cancelled") else 1
+    return 0 if result.status in SUCCESS else 1
 
 
 def under_torchrun() -> bool:

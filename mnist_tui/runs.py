@@ -45,6 +45,7 @@ class Status(str, Enum):
 
 
 ENDED = (Status.FINISHED, Status.CANCELLED, Status.INTERRUPTED, Status.FAILED)
+SUCCESS = (Status.FINISHED, Status.CANCELLED)  # ended as asked: a command that ran it exits 0
 WITH_WEIGHTS = (Status.FINISHED, Status.CANCELLED, Status.INTERRUPTED)  # may hold a usable best.pt
 RESUMABLE = (Status.CANCELLED, Status.INTERRUPTED)
 

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from .. import events as ev
 from ..board import RunView
+from ..runs import SUCCESS, WITH_WEIGHTS
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
 
@@ -28,7 +29,7 @@ def end_line(view: RunView) -> str:
     line = f"{view.label:<12} {view.status}" + (f"  test_acc {test * 100:.2f}%" if test is not None else "")
     if view.reason:
         line += f"  ({view.reason})"
-    return line + ("  (select it and press enter for results)" if view.status in ("finished", "cancelled") else "")
+    return line + ("  (select it and press enter for results)" if view.status in SUCCESS else "")
 
 
 class DashboardScreen(Screen):
@@ -191,7 +192,7 @@ class DashboardScreen(Screen):
             return
         if view.active:
             self.notify("Results are ready when the run ends.")
-        elif view.run_dir and view.status in ("finished", "cancelled", "interrupted"):
+        elif view.run_dir and view.status in WITH_WEIGHTS:
             self.app.open_screen("results", view.run_dir)
         else:
             self.notify(view.reason or "This run has no results.", severity="warning", markup=False)
@@ -271,12 +272,11 @@ class CompareScreen(DashboardScreen):
         self._shown = True
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
-        table.add_columns("model", "params", "epochs", "best val acc", "test acc", "seconds", "status")
-        from ..console import pct
+        from ..compare import TABLE_HEADERS, table_cells
 
-        for r in job.rows:
-            table.add_row(r["model"], f"{r['params']:,}" if r["params"] else "-", r["epochs"] if r["epochs"] is not None else "-",
-                          pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"])
+        table.add_columns(*TABLE_HEADERS)
+        for cells in table_cells(job.rows):
+            table.add_row(*cells)
         table.remove_class("hidden")
         self.query_one("#epoch-log", Log).display = False  # the table sums it up; give it the room
         self.sub_title = f"finished: saved {job.path}" if job.path else job.error

@@ -177,7 +177,7 @@ class PredictScreen(Screen):
     def refresh_runs(self) -> None:
         """List the runs with weights; load the default one if nothing is loaded yet."""
         self.choices = [r for r in runs.list_runs(self.app.runs_dir)
-                        if r.has_checkpoint and r.status in ("finished", "cancelled")]
+                        if r.has_checkpoint and r.status in runs.SUCCESS]
         empty = not self.choices
         stale = runs.clear_stale_default(self.app.runs_dir)
         if stale:

@@ -163,7 +163,7 @@ class RunsScreen(Screen):
         info = self.selected()
         if info is None:
             return
-        if not info.has_checkpoint or info.status not in ("finished", "cancelled"):
+        if not info.has_checkpoint or info.status not in runs.SUCCESS:
             self.notify("Only a finished or cancelled run with a checkpoint can be the default.", severity="warning")
             return
         try:

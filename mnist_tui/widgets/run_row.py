@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from ..board import RunView
+from ..runs import SUCCESS, WITH_WEIGHTS
 
 
 def clock(seconds: float) -> str:
@@ -45,7 +46,7 @@ class RunRow(Widget, can_focus=True):
         if test is not None:
             scores += f"  [b]test {test * 100:.2f}%[/b]"
         extra = f"  [i]{escape(view.reason)}[/i]" if view.reason else ""  # reasons come from exceptions and disk
-        hint = "  [dim](enter: results)[/dim]" if view.status in ("finished", "cancelled") and view.run_dir else ""
+        hint = "  [dim](enter: results)[/dim]" if view.status in WITH_WEIGHTS and view.run_dir else ""
         status = "stopping after this batch" if view.stopping and view.active else view.status
         self.query_one("#run-title", Label).update(
             f"[b]{escape(view.label)}[/b]  {status}  [dim]{view.device}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
