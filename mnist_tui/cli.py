@@ -280,6 +280,9 @@ COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluat
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .omp import choose_wait_policy
+
+    choose_wait_policy()  # before anything imports torch; runs and ranks started from here inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
