@@ -465,6 +465,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .omp import choose_wait_policy
+
+    choose_wait_policy()  # before anything imports torch; runs and ranks started from here inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

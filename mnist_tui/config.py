@@ -84,23 +84,20 @@ class TrainConfig:
 
 
 # Recipes; each is recorded in config.json through the fields it sets. patience 0: OneCycle must finish
-# its anneal, so early stopping is off. Measured figures: README, "Performance".
+# its anneal, so early stopping is off. Measurements behind each value: docs/performance.md.
 PRESETS: dict[str, dict] = {
     # 99% from 0.6 of an epoch: in-memory batches, OneCycle, bf16 where it is native and faster. Batch 64
-    # learns more per image than 128, and label smoothing 0.1 with a peak lr of 7e-3 more again: seeds
-    # 0-5 reached 99.02-99.14% from 0.6 epoch, where lr 3e-3 without smoothing needed 0.85 epoch (seeds
-    # 0-2 gave 98.86-99.05% from 0.7). Measured on 1 thread, two runs at a time.
+    # learns more per image than 128, and label smoothing with a higher peak lr more again, which is what
+    # lets a fraction of an epoch reach 99%.
     "fast": {"model": "3-layer", "epochs": 1, "epoch_fraction": 0.6, "batch_size": 64, "lr": 7e-3,
              "label_smoothing": 0.1, "augment": False, "precision": "auto", "patience": 0},
     # The same model with batched rotate/shift/scale augmentation, long enough for it to pay. No random
-    # erasing: with it, this model reached 99.31% instead of 99.54% (seed 0, same 15 epochs); no elastic
-    # distortion either (99.44% against 99.53% at 2 px). Batch 64 takes twice the steps of 128 for the
-    # same images: 99.60% on seeds 0 and 1, against 99.53% and 99.52% at 128.
+    # erasing and no elastic distortion: both made this model worse. Batch 64 takes twice the steps of 128
+    # for the same images, which helped; 32 did not.
     "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
                  "precision": "auto", "patience": 0},
     # Longer still, testing an EMA of the weights with test-time augmentation (both recorded in the summary).
-    # Batch 64 with label smoothing 0.1: 99.65% and 99.62% on seeds 0 and 1, against 99.58% (seed 0) at batch
-    # 128 without smoothing.
+    # Label smoothing helps here, with the EMA, though not in `accurate`.
     "best": {"model": "3-layer", "epochs": 20, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
              "label_smoothing": 0.1, "precision": "auto", "patience": 0, "ema_decay": 0.999, "tta": True},
     # Under 8,000 parameters; a small model takes a higher learning rate.

@@ -138,9 +138,17 @@ def bf16_is_faster(device: torch.device, margin: float = 1.1) -> bool:
     return rates["bf16"] >= margin * rates["fp32"]
 
 
-def pick_precision(name: str, device: torch.device) -> str:
-    """fp32 or bf16. `auto` picks bf16 only where it is native (Ampere+ CUDA, bf16-capable CPUs) and a
-    one-time micro-benchmark, cached on disk, measures it faster than fp32."""
+def auto_precision(native_bf16: bool, bf16_faster: bool, accuracy_first: bool) -> str:
+    """`--precision auto`'s rule: bf16 where the hardware does it natively and it measured faster, except
+    for a recipe whose point is accuracy, where bf16 cost more than the seed-to-seed spread
+    (docs/performance.md, "Machine C")."""
+    return "bf16" if native_bf16 and bf16_faster and not accuracy_first else "fp32"
+
+
+def pick_precision(name: str, device: torch.device, accuracy_first: bool = False) -> str:
+    """fp32 or bf16. `auto` follows `auto_precision`: bf16 only where it is native (Ampere+ CUDA,
+    bf16-capable CPUs), a one-time micro-benchmark, cached on disk, measures it faster than fp32, and
+    the recipe is not one whose point is accuracy."""
     if name == "fp32":
         return "fp32"
     if device.type == "cuda":
@@ -153,7 +161,8 @@ def pick_precision(name: str, device: torch.device) -> str:
         if device.type == "mps":
             raise DeviceError("bf16 is not supported on MPS here; use --precision fp32 or auto")
         return "bf16"
-    return "bf16" if native and bf16_is_faster(device) else "fp32"
+    faster = native and not accuracy_first and bf16_is_faster(device)  # the probe only when it decides
+    return auto_precision(native, faster, accuracy_first)
 
 
 def autocast(device: torch.device, precision: str):

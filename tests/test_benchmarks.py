@@ -47,3 +47,11 @@ def test_settings_reach_the_run_and_the_results(accuracy, synthetic_dir, tmp_pat
     assert fast["settings"] == {"label_smoothing": 0.2}
     assert fast["recipe"]["label_smoothing"] == 0.2
     assert fast["runs"][0]["config"]["label_smoothing"] == 0.2
+
+
+def test_contention_policies_parse(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    contention = importlib.import_module("contention")
+    assert contention.parse_policy("GOMP_SPINCOUNT=10000,KMP_BLOCKTIME=1") == {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+    with pytest.raises(Exception, match="NAME=VALUE"):
+        contention.parse_policy("PASSIVE")

@@ -128,9 +128,10 @@ def test_pool_before_relu_is_the_textbook_block(name):
     torch.testing.assert_close(grad, x.grad)
 
 
-def stem_and_plain(name: str, dtype: torch.dtype) -> list[dict]:
+def stem_and_plain(name: str, dtype: torch.dtype, dropout: bool = True) -> list[dict]:
     """Outputs, gradients and buffers after one training step's forward and backward, with `stem`
-    (the model's forward) and with the plain Sequential."""
+    (the model's forward) and with the plain Sequential. Without dropout, runs in different dtypes
+    compute the same function (dropout masks depend on the dtype)."""
     torch.manual_seed(0)
     fast = models.build_model(name)
     with torch.no_grad():  # a BN scale of either sign, and a shift
@@ -138,6 +139,10 @@ def stem_and_plain(name: str, dtype: torch.dtype) -> list[dict]:
         fast.features[1].bias.uniform_(-1, 1)
     plain = models.build_model(name)
     plain.load_state_dict(fast.state_dict())
+    if not dropout:
+        for module in [*fast.modules(), *plain.modules()]:
+            if isinstance(module, (torch.nn.Dropout, torch.nn.Dropout2d)):
+                module.p = 0.0
     x = (torch.randn(16, 1, 28, 28) * 0.3 + 0.1).to(dtype)
     upstream = torch.randn(16, 10, generator=torch.Generator().manual_seed(2)).to(dtype)
     results = []
@@ -156,12 +161,20 @@ def stem_and_plain(name: str, dtype: torch.dtype) -> list[dict]:
 @pytest.mark.parametrize("name", list(models.REGISTRY))
 def test_training_stem_is_conv_then_batchnorm(name):
     """`stem` folds the first BN into the conv while training: in float64 the outputs, gradients and
-    running statistics agree to rounding, so the maths is the same; in float32 they agree closely."""
-    for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 2e-4)):
-        fast, plain = stem_and_plain(name, dtype)
-        scale = max(v.abs().max() for k, v in plain.items() if k != "out")
-        for key in plain:
-            assert torch.allclose(fast[key], plain[key], atol=tolerance * max(scale, 1.0)), (dtype, key)
+    running statistics agree to rounding, so the maths is the same. In float32 the fold is as close to
+    the float64 result as `bn(conv(x))` is, whichever CPU rounds them: a fixed float32 tolerance passed
+    on one CPU and failed on another, where the fold's fp32 statistics rounded differently."""
+    fast, plain = stem_and_plain(name, torch.float64)
+    scale = max(max(v.abs().max() for k, v in plain.items() if k != "out").item(), 1.0)
+    for key in plain:
+        assert torch.allclose(fast[key], plain[key], atol=1e-9 * scale), key
+    _, exact = stem_and_plain(name, torch.float64, dropout=False)
+    fast, plain = stem_and_plain(name, torch.float32, dropout=False)
+    scale = max(max(v.abs().max() for k, v in exact.items() if k != "out").item(), 1.0)
+    for key in exact:
+        fold_error = (fast[key].double() - exact[key]).abs().max().item() / scale
+        plain_error = (plain[key].double() - exact[key]).abs().max().item() / scale
+        assert fold_error <= max(4 * plain_error, 1e-5), (key, fold_error, plain_error)
 
 
 def test_stem_passes_a_gradient_to_an_input_that_wants_one():

@@ -127,3 +127,21 @@ def test_auto_precision_needs_native_bf16_and_a_faster_probe(monkeypatch, tmp_pa
     assert pick_precision("auto", cpu) == "fp32"  # native, but measured slower
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
     assert pick_precision("auto", cpu) == "fp32"
+
+
+def test_auto_precision_rule_bf16_only_native_faster_and_not_for_accuracy():
+    assert device.auto_precision(native_bf16=True, bf16_faster=True, accuracy_first=False) == "bf16"
+    assert device.auto_precision(native_bf16=True, bf16_faster=False, accuracy_first=False) == "fp32"
+    assert device.auto_precision(native_bf16=False, bf16_faster=True, accuracy_first=False) == "fp32"
+    assert device.auto_precision(native_bf16=True, bf16_faster=True, accuracy_first=True) == "fp32"
+
+
+def test_accuracy_first_skips_the_probe(monkeypatch):
+    def no_probe(d):
+        raise AssertionError("probed")
+
+    monkeypatch.setattr(device, "_PROBED", {})
+    monkeypatch.setattr(device, "probe_precisions", no_probe)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert pick_precision("auto", torch.device("cpu"), accuracy_first=True) == "fp32"
+    assert pick_precision("bf16", torch.device("cpu"), accuracy_first=True) == "bf16"  # asked for: given
