@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write  # noqa: E402
+
 from mnist_tui.config import PRESETS, TrainConfig, make_config  # noqa: E402
 from mnist_tui.device import threads_per_process  # noqa: E402
 from mnist_tui.models import UnknownModel  # noqa: E402
@@ -44,8 +45,9 @@ def parse_setting(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
 
 
-def run(preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0,
-        settings: dict | None = None) -> dict:
+def run(
+    preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0, settings: dict | None = None
+) -> dict:
     overrides = {**(settings or {}), **({"train_subset": 2000, "epochs": 1} if quick else {})}
     if threads:
         overrides["threads"] = threads
@@ -57,10 +59,20 @@ def run(preset: str, seed: int, quick: bool, data_dir: str | None, threads: int 
         result = fit(config)
         seconds = time.perf_counter() - start
     summary = result.summary
-    print(f"  {preset} seed {seed}: test {summary['test_acc'] * 100:.2f}% in {seconds:.0f} s "
-          f"({summary['epochs_run']} epochs, best {summary['best_epoch']})", flush=True)
-    return {"seed": seed, "test_acc": summary["test_acc"], "val_acc": summary["val_acc"], "seconds": round(seconds, 1),
-            "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"], "config": config.to_dict()}
+    print(
+        f"  {preset} seed {seed}: test {summary['test_acc'] * 100:.2f}% in {seconds:.0f} s "
+        f"({summary['epochs_run']} epochs, best {summary['best_epoch']})",
+        flush=True,
+    )
+    return {
+        "seed": seed,
+        "test_acc": summary["test_acc"],
+        "val_acc": summary["val_acc"],
+        "seconds": round(seconds, 1),
+        "epochs_run": summary["epochs_run"],
+        "best_epoch": summary["best_epoch"],
+        "config": config.to_dict(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +81,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", default="fast,accurate,best,compact")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra-op threads per run (default: the preset's, i.e. all cores); 1 runs steadier on a shared machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads per run (default: the preset's, i.e. all cores); 1 runs steadier on a shared machine",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--out", default=None, help="results file name (default: accuracy[-quick])")
-    parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[], metavar="FIELD=VALUE",
-                        help="change a config field of every preset measured (repeatable), e.g. --set label_smoothing=0.1")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=parse_setting,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a config field of every preset measured (repeatable), e.g. --set label_smoothing=0.1",
+    )
     args = parser.parse_args(argv)
     settings = dict(args.settings)
     presets = [p for p in args.presets.split(",") if p]
@@ -112,12 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for preset, r in results.items():
         extras = [k for k in ("augment", "ema_decay", "tta") if r["recipe"].get(k)]
-        rows.append([preset, r["recipe"].get("model", "3-layer"), r["recipe"].get("epochs"), ", ".join(extras) or "-",
-                     len(r["runs"]), f"{r['mean']:.2f} ± {r['std']:.2f}", f"{r['seconds_mean']:.0f}"])
+        rows.append(
+            [
+                preset,
+                r["recipe"].get("model", "3-layer"),
+                r["recipe"].get("epochs"),
+                ", ".join(extras) or "-",
+                len(r["runs"]),
+                f"{r['mean']:.2f} ± {r['std']:.2f}",
+                f"{r['seconds_mean']:.0f}",
+            ]
+        )
     print()
     print(table(["preset", "model", "epochs", "extras", "seeds", "test acc % (mean ± std)", "s/run"], rows))
-    path = write(args.out or ("accuracy" + ("-quick" if args.quick else "")),
-                 {"quick": args.quick, "seeds": seeds, "threads": threads or "all", "jobs": args.jobs, "presets": results})
+    path = write(
+        args.out or ("accuracy" + ("-quick" if args.quick else "")),
+        {"quick": args.quick, "seeds": seeds, "threads": threads or "all", "jobs": args.jobs, "presets": results},
+    )
     print(f"wrote {path}")
     return 0
 

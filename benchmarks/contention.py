@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write  # noqa: E402
+
 from mnist_tui.omp import POLICY, USER_CHOICES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +42,25 @@ def parse_policy(text: str) -> dict[str, str]:
 def start(seed: int, policy: dict[str, str], runs_dir: str, extra: list[str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in USER_CHOICES}
     env.update(policy, PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
-    command = [sys.executable, "-m", "mnist_tui", "train", "--preset", "fast", "--seed", str(seed),
-               "--runs-dir", runs_dir, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_tui",
+        "train",
+        "--preset",
+        "fast",
+        "--seed",
+        str(seed),
+        "--runs-dir",
+        runs_dir,
+        *extra,
+    ]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def timed(seeds: list[int], policy: dict[str, str], extra: list[str], timeout: float) -> tuple[float, list[float], bool]:
+def timed(
+    seeds: list[int], policy: dict[str, str], extra: list[str], timeout: float
+) -> tuple[float, list[float], bool]:
     """Wall seconds until all runs ended, each run's seconds, and whether they finished in time."""
     with tempfile.TemporaryDirectory() as runs_dir:
         begin = time.perf_counter()
@@ -72,8 +86,13 @@ def timed(seeds: list[int], policy: dict[str, str], extra: list[str], timeout: f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 6,000 training images per run")
-    parser.add_argument("--policy", type=parse_policy, action="append", default=[],
-                        help="another wait policy to measure, NAME=VALUE[,NAME=VALUE] (repeatable)")
+    parser.add_argument(
+        "--policy",
+        type=parse_policy,
+        action="append",
+        default=[],
+        help="another wait policy to measure, NAME=VALUE[,NAME=VALUE] (repeatable)",
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="stop a pair after this many times the alone run")
     args = parser.parse_args(argv)
     extra = ["--train-subset", "6000"] if args.quick else []
@@ -83,16 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     for name, policy in policies.items():
         alone, _, _ = timed([0], policy, extra, timeout=float("inf"))
         pair, each, finished = timed([0, 1], policy, extra, timeout=args.timeout * alone)
-        results[name] = {"env": policy, "alone_s": alone, "pair_s": pair, "pair_each_s": each,
-                         "pair_finished": finished, "pair_over_alone": pair / alone}
+        results[name] = {
+            "env": policy,
+            "alone_s": alone,
+            "pair_s": pair,
+            "pair_each_s": each,
+            "pair_finished": finished,
+            "pair_over_alone": pair / alone,
+        }
         print(f"{name}: alone {alone:.1f} s, pair {pair:.1f} s{'' if finished else ' (stopped)'}", flush=True)
     base = results["spin"]["alone_s"]
     for name, r in results.items():
         r["alone_over_spin"] = r["alone_s"] / base
         pair = f"{r['pair_s']:.1f}" if r["pair_finished"] else f"> {r['pair_s']:.0f} (stopped)"
-        rows.append([name, " ".join(f"{k}={v}" for k, v in r["env"].items()), f"{r['alone_s']:.1f}", pair,
-                     f"{r['pair_over_alone']:.2f}x" + ("" if r["pair_finished"] else "+"),
-                     f"{(r['alone_over_spin'] - 1) * 100:+.0f}%"])
+        rows.append(
+            [
+                name,
+                " ".join(f"{k}={v}" for k, v in r["env"].items()),
+                f"{r['alone_s']:.1f}",
+                pair,
+                f"{r['pair_over_alone']:.2f}x" + ("" if r["pair_finished"] else "+"),
+                f"{(r['alone_over_spin'] - 1) * 100:+.0f}%",
+            ]
+        )
     print(table(["policy", "environment", "alone s", "two at once s", "pair / alone", "alone vs spin"], rows))
     print(f"load average {os.getloadavg()[0]:.2f} at the end; targets: pair / alone <= 2.3x, alone within 5% of spin")
     path = write("contention" + ("-quick" if args.quick else ""), {"quick": args.quick, "results": results})

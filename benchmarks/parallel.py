@@ -69,17 +69,25 @@ def main() -> None:
         two = service_rates([make_config(args.model, threads=max(1, cores // 2), seed=s, **base) for s in (0, 1)])
         ddp = ddp_rate(make_config(args.model, threads=max(1, cores // 2), **base), 2)
     rows = [
-        ["1 process x %d threads" % cores, f"{one:,.0f}", "1.00"],
-        ["2 processes x %d thread(s), summed" % max(1, cores // 2), f"{sum(two):,.0f}", f"{sum(two) / one:.2f}"],
+        [f"1 process x {cores} threads", f"{one:,.0f}", "1.00"],
+        [f"2 processes x {max(1, cores // 2)} thread(s), summed", f"{sum(two):,.0f}", f"{sum(two) / one:.2f}"],
         ["--procs 2 (DDP, gloo)", f"{ddp:,.0f}", f"{ddp / one:.2f}"],
     ]
     print(f"{args.model}, {subset:,} training images, epoch 1, {cores} cores")
     print(table(["setup", "images/s", "vs 1 process"], rows))
-    path = write("parallel-quick" if args.quick else "parallel", {
-        "model": args.model, "train_images": subset, "one_process": one, "two_processes": two,
-        "two_processes_total": sum(two), "ddp_two_ranks": ddp,
-        "ratio_two_processes": sum(two) / one, "ratio_ddp": ddp / one,
-    })
+    path = write(
+        "parallel-quick" if args.quick else "parallel",
+        {
+            "model": args.model,
+            "train_images": subset,
+            "one_process": one,
+            "two_processes": two,
+            "two_processes_total": sum(two),
+            "ddp_two_ranks": ddp,
+            "ratio_two_processes": sum(two) / one,
+            "ratio_ddp": ddp / one,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -42,6 +42,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+    from predict_quality import hand_drawn
 
     from mnist_tui.batches import to_input
     from mnist_tui.models import build_model
@@ -49,7 +50,6 @@ def main() -> int:
     from mnist_tui.preprocess import preprocess
     from mnist_tui.runs import RunError
     from mnist_tui.saliency import predict_with_saliency
-    from predict_quality import hand_drawn
 
     try:
         loaded = load_model(args.runs_dir, args.run)
@@ -68,9 +68,15 @@ def main() -> int:
     cases = {
         "forward only (baseline)": forward,
         "preprocess": lambda: preprocess(canvas, invert=False),
-        "preprocess + predict + gradient": lambda: predict_with_saliency(model, preprocess(canvas, invert=False), "gradient"),
-        "preprocess + predict + smoothgrad(8)": lambda: predict_with_saliency(model, preprocess(canvas, invert=False), "smoothgrad", samples=8),
-        "preprocess + predict + smoothgrad(16)": lambda: predict_with_saliency(model, preprocess(canvas, invert=False), "smoothgrad", samples=16),
+        "preprocess + predict + gradient": lambda: predict_with_saliency(
+            model, preprocess(canvas, invert=False), "gradient"
+        ),
+        "preprocess + predict + smoothgrad(8)": lambda: predict_with_saliency(
+            model, preprocess(canvas, invert=False), "smoothgrad", samples=8
+        ),
+        "preprocess + predict + smoothgrad(16)": lambda: predict_with_saliency(
+            model, preprocess(canvas, invert=False), "smoothgrad", samples=16
+        ),
     }
     print(f"model: {source}")
     results = {}
@@ -82,15 +88,34 @@ def main() -> int:
             ms = timings(fn, repeats, warmup)
             median = float(np.median(ms))
             base = base or median
-            rows[name] = {"median_ms": round(median, 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
-                          "min_ms": round(float(ms.min()), 3), "ratio_to_forward": round(median / base, 2)}
-            print(f"threads={threads}  {name:40s} median {median:7.2f} ms  p90 {rows[name]['p90_ms']:7.2f} ms  "
-                  f"min {rows[name]['min_ms']:6.2f} ms  x{rows[name]['ratio_to_forward']:.1f}")
+            rows[name] = {
+                "median_ms": round(median, 3),
+                "p90_ms": round(float(np.percentile(ms, 90)), 3),
+                "min_ms": round(float(ms.min()), 3),
+                "ratio_to_forward": round(median / base, 2),
+            }
+            print(
+                f"threads={threads}  {name:40s} median {median:7.2f} ms  p90 {rows[name]['p90_ms']:7.2f} ms  "
+                f"min {rows[name]['min_ms']:6.2f} ms  x{rows[name]['ratio_to_forward']:.1f}"
+            )
         results[f"threads{threads}"] = rows
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "predict_latency.json"
-    out.write_text(json.dumps({"model": source, "quick": args.quick, "repeats": repeats, "torch": torch.__version__,
-                               "machine": platform.platform(), "load_average": os.getloadavg(), "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "model": source,
+                "quick": args.quick,
+                "repeats": repeats,
+                "torch": torch.__version__,
+                "machine": platform.platform(),
+                "load_average": os.getloadavg(),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
     return 0
 

@@ -32,34 +32,87 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def ellipse(cx, cy, rx, ry, start=0.0, end=360.0, n=24):
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in np.linspace(start, end, n)]
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a))) for a in np.linspace(start, end, n)
+    ]
 
 
 TEMPLATES: dict[int, list[list[list[tuple[float, float]]]]] = {
     0: [[ellipse(0.5, 0.5, 0.3, 0.45)], [ellipse(0.5, 0.5, 0.22, 0.46, -80, 285)]],
     1: [[[(0.5, 0.05), (0.5, 0.95)]], [[(0.3, 0.22), (0.55, 0.05), (0.5, 0.95)]]],
-    2: [[[(0.2, 0.25), (0.32, 0.1), (0.5, 0.05), (0.7, 0.1), (0.78, 0.27), (0.7, 0.45), (0.2, 0.95), (0.85, 0.95)]],
-        [[(0.2, 0.2), (0.45, 0.05), (0.72, 0.15), (0.7, 0.4), (0.3, 0.8), (0.2, 0.95), (0.5, 0.85), (0.85, 0.92)]]],
-    3: [[[(0.2, 0.12), (0.5, 0.03), (0.75, 0.15), (0.72, 0.35), (0.45, 0.48), (0.75, 0.6), (0.8, 0.8),
-          (0.55, 0.97), (0.2, 0.88)]],
-        [[(0.2, 0.05), (0.78, 0.05), (0.45, 0.42), (0.75, 0.55), (0.78, 0.8), (0.5, 0.97), (0.2, 0.9)]]],
-    4: [[[(0.65, 0.95), (0.65, 0.05), (0.12, 0.65), (0.85, 0.65)]],
-        [[(0.22, 0.05), (0.15, 0.6), (0.85, 0.6)], [(0.65, 0.25), (0.65, 0.95)]]],
-    5: [[[(0.78, 0.05), (0.3, 0.05), (0.25, 0.45), (0.55, 0.38), (0.78, 0.55), (0.75, 0.82), (0.5, 0.97),
-          (0.2, 0.88)]],
-        [[(0.3, 0.05), (0.25, 0.45), (0.55, 0.38), (0.78, 0.55), (0.75, 0.82), (0.5, 0.97), (0.2, 0.88)],
-         [(0.3, 0.05), (0.8, 0.05)]]],
-    6: [[[(0.7, 0.05), (0.42, 0.25), (0.25, 0.6), (0.3, 0.88), (0.5, 0.97), (0.72, 0.85), (0.72, 0.62),
-          (0.5, 0.5), (0.28, 0.62)]],
-        [[(0.6, 0.02), (0.3, 0.45)] + ellipse(0.5, 0.72, 0.24, 0.24, 200, 560)]],
-    7: [[[(0.15, 0.05), (0.85, 0.05), (0.4, 0.95)]],
-        [[(0.15, 0.12), (0.2, 0.05), (0.85, 0.05), (0.6, 0.5), (0.5, 0.95)], [(0.35, 0.5), (0.8, 0.5)]]],
-    8: [[ellipse(0.5, 0.27, 0.22, 0.22), ellipse(0.5, 0.72, 0.27, 0.25)],
-        [[(0.75, 0.15), (0.5, 0.03), (0.25, 0.18), (0.35, 0.38), (0.7, 0.6), (0.75, 0.85), (0.5, 0.97),
-          (0.25, 0.85), (0.3, 0.6), (0.65, 0.38), (0.72, 0.2)]]],
-    9: [[ellipse(0.48, 0.3, 0.26, 0.25), [(0.74, 0.3), (0.7, 0.95)]],
-        [ellipse(0.5, 0.28, 0.25, 0.23, 0, 360), [(0.75, 0.28), (0.6, 0.65), (0.4, 0.95)]]],
+    2: [
+        [[(0.2, 0.25), (0.32, 0.1), (0.5, 0.05), (0.7, 0.1), (0.78, 0.27), (0.7, 0.45), (0.2, 0.95), (0.85, 0.95)]],
+        [[(0.2, 0.2), (0.45, 0.05), (0.72, 0.15), (0.7, 0.4), (0.3, 0.8), (0.2, 0.95), (0.5, 0.85), (0.85, 0.92)]],
+    ],
+    3: [
+        [
+            [
+                (0.2, 0.12),
+                (0.5, 0.03),
+                (0.75, 0.15),
+                (0.72, 0.35),
+                (0.45, 0.48),
+                (0.75, 0.6),
+                (0.8, 0.8),
+                (0.55, 0.97),
+                (0.2, 0.88),
+            ]
+        ],
+        [[(0.2, 0.05), (0.78, 0.05), (0.45, 0.42), (0.75, 0.55), (0.78, 0.8), (0.5, 0.97), (0.2, 0.9)]],
+    ],
+    4: [
+        [[(0.65, 0.95), (0.65, 0.05), (0.12, 0.65), (0.85, 0.65)]],
+        [[(0.22, 0.05), (0.15, 0.6), (0.85, 0.6)], [(0.65, 0.25), (0.65, 0.95)]],
+    ],
+    5: [
+        [[(0.78, 0.05), (0.3, 0.05), (0.25, 0.45), (0.55, 0.38), (0.78, 0.55), (0.75, 0.82), (0.5, 0.97), (0.2, 0.88)]],
+        [
+            [(0.3, 0.05), (0.25, 0.45), (0.55, 0.38), (0.78, 0.55), (0.75, 0.82), (0.5, 0.97), (0.2, 0.88)],
+            [(0.3, 0.05), (0.8, 0.05)],
+        ],
+    ],
+    6: [
+        [
+            [
+                (0.7, 0.05),
+                (0.42, 0.25),
+                (0.25, 0.6),
+                (0.3, 0.88),
+                (0.5, 0.97),
+                (0.72, 0.85),
+                (0.72, 0.62),
+                (0.5, 0.5),
+                (0.28, 0.62),
+            ]
+        ],
+        [[(0.6, 0.02), (0.3, 0.45)] + ellipse(0.5, 0.72, 0.24, 0.24, 200, 560)],
+    ],
+    7: [
+        [[(0.15, 0.05), (0.85, 0.05), (0.4, 0.95)]],
+        [[(0.15, 0.12), (0.2, 0.05), (0.85, 0.05), (0.6, 0.5), (0.5, 0.95)], [(0.35, 0.5), (0.8, 0.5)]],
+    ],
+    8: [
+        [ellipse(0.5, 0.27, 0.22, 0.22), ellipse(0.5, 0.72, 0.27, 0.25)],
+        [
+            [
+                (0.75, 0.15),
+                (0.5, 0.03),
+                (0.25, 0.18),
+                (0.35, 0.38),
+                (0.7, 0.6),
+                (0.75, 0.85),
+                (0.5, 0.97),
+                (0.25, 0.85),
+                (0.3, 0.6),
+                (0.65, 0.38),
+                (0.72, 0.2),
+            ]
+        ],
+    ],
+    9: [
+        [ellipse(0.48, 0.3, 0.26, 0.25), [(0.74, 0.3), (0.7, 0.95)]],
+        [ellipse(0.5, 0.28, 0.25, 0.23, 0, 360), [(0.75, 0.28), (0.6, 0.65), (0.4, 0.95)]],
+    ],
 }
 
 
@@ -122,10 +175,15 @@ def stroke_benchmark(model, per_digit: int, seed: int = 0) -> dict:
         labels = np.array(labels)
         processed = np.stack([preprocess(c, invert=False) for c in canvases])
         hits = predict_probs(model, processed).argmax(1) == labels
-        entry = {"images": len(labels), "accuracy": float(hits.mean()),
-                 "per_digit": [float(hits[labels == d].mean()) for d in range(10)]}
+        entry = {
+            "images": len(labels),
+            "accuracy": float(hits.mean()),
+            "per_digit": [float(hits[labels == d].mean()) for d in range(10)],
+        }
         if size == 28:  # the raw canvas, as drawn, without preprocessing
-            entry["accuracy_without_preprocess"] = float((predict_probs(model, np.stack(canvases)).argmax(1) == labels).mean())
+            entry["accuracy_without_preprocess"] = float(
+                (predict_probs(model, np.stack(canvases)).argmax(1) == labels).mean()
+            )
         out[f"canvas{size}"] = entry
     return out
 
@@ -172,15 +230,22 @@ def png_benchmark(model, run_dir: Path, count: int) -> dict:
     images, labels = arrays.test_images[:count], arrays.test_labels[:count].astype(int)
     original = float((predict_probs(model, images).argmax(1) == labels).mean())
     in_memory = np.stack([preprocess(i) for i in images])
-    result = {"images": count, "original_accuracy": original,
-              "original_preprocessed_accuracy": float((predict_probs(model, in_memory).argmax(1) == labels).mean())}
+    result = {
+        "images": count,
+        "original_accuracy": original,
+        "original_preprocessed_accuracy": float((predict_probs(model, in_memory).argmax(1) == labels).mean()),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for size, mode in ((28, "L"), (64, "RGB"), (200, "I;16")):
             paths = save_pngs(images, Path(tmp) / str(size), size, mode)
             predictions, seconds = cli_predictions(paths, run_dir)
             accuracy = float((np.array(predictions) == labels).mean())
-            result[f"png{size}"] = {"mode": mode, "accuracy": accuracy, "delta_pp": round((accuracy - original) * 100, 3),
-                                    "cli_seconds": round(seconds, 1)}
+            result[f"png{size}"] = {
+                "mode": mode,
+                "accuracy": accuracy,
+                "delta_pp": round((accuracy - original) * 100, 3),
+                "cli_seconds": round(seconds, 1),
+            }
     return result
 
 
@@ -198,21 +263,40 @@ def main() -> int:
     print(f"run: {loaded.run_dir}")
     strokes = stroke_benchmark(loaded.model, per_digit)
     for name, entry in strokes.items():
-        extra = f"; raw canvas without preprocessing {entry['accuracy_without_preprocess']:.1%}" if "accuracy_without_preprocess" in entry else ""
+        extra = (
+            f"; raw canvas without preprocessing {entry['accuracy_without_preprocess']:.1%}"
+            if "accuracy_without_preprocess" in entry
+            else ""
+        )
         print(f"stroke-drawn, {name}: {entry['accuracy']:.1%} of {entry['images']}{extra}")
     pngs = png_benchmark(loaded.model, loaded.run_dir, count)
-    print(f"MNIST test originals: {pngs['original_accuracy']:.2%} of {count} "
-          f"(preprocessed in memory: {pngs['original_preprocessed_accuracy']:.2%})")
+    print(
+        f"MNIST test originals: {pngs['original_accuracy']:.2%} of {count} "
+        f"(preprocessed in memory: {pngs['original_preprocessed_accuracy']:.2%})"
+    )
     for size in (28, 64, 200):
         entry = pngs[f"png{size}"]
-        print(f"  dark-on-light PNG {size}px {entry['mode']}: {entry['accuracy']:.2%} ({entry['delta_pp']:+.2f} pp) "
-              f"via mnist-tui predict in {entry['cli_seconds']}s")
+        print(
+            f"  dark-on-light PNG {size}px {entry['mode']}: {entry['accuracy']:.2%} ({entry['delta_pp']:+.2f} pp) "
+            f"via mnist-tui predict in {entry['cli_seconds']}s"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "predict_quality.json"
-    out.write_text(json.dumps({
-        "run": str(loaded.run_dir), "model": loaded.checkpoint.get("model_name"), "quick": args.quick,
-        "machine": platform.platform(), "load_average": os.getloadavg(), "strokes": strokes, "pngs": pngs,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "run": str(loaded.run_dir),
+                "model": loaded.checkpoint.get("model_name"),
+                "quick": args.quick,
+                "machine": platform.platform(),
+                "load_average": os.getloadavg(),
+                "strokes": strokes,
+                "pngs": pngs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out}")
     return 0
 

@@ -38,7 +38,9 @@ def ink_share(saliency: np.ndarray, mask: np.ndarray) -> float:
 
 
 def measure(model, images: np.ndarray) -> dict[str, dict[str, float]]:
-    rows: dict[str, dict[str, list[float]]] = {name: {"ink": [], "near_ink": []} for name in [*METHODS, "flat map", "the image itself"]}
+    rows: dict[str, dict[str, list[float]]] = {
+        name: {"ink": [], "near_ink": []} for name in [*METHODS, "flat map", "the image itself"]
+    }
     for image in images:
         pixels = image.astype(np.float32) / 255.0
         ink, near = pixels >= INK, pixels > NEAR_INK
@@ -70,11 +72,17 @@ def main() -> None:
         shares = measure(model, images)
         results[run_dir.name] = {"model": checkpoint.get("model_name"), "shares": shares}
         print(f"\n{run_dir.name} ({checkpoint.get('model_name')}), {len(images)} test digits: mean share of saliency")
-        print(table(["method", "on ink (>= 0.5)", "on or near ink (> 0.1)"],
-                    [[METHODS.get(name, name), f"{s['ink']:.1%}", f"{s['near_ink']:.1%}"] for name, s in shares.items()],
-                    "lrr"))
-    path = write("saliency_quality", {"images": len(images), "ink_threshold": INK, "near_ink_threshold": NEAR_INK,
-                                      "runs": results})
+        print(
+            table(
+                ["method", "on ink (>= 0.5)", "on or near ink (> 0.1)"],
+                [[METHODS.get(name, name), f"{s['ink']:.1%}", f"{s['near_ink']:.1%}"] for name, s in shares.items()],
+                "lrr",
+            )
+        )
+    path = write(
+        "saliency_quality",
+        {"images": len(images), "ink_threshold": INK, "near_ink_threshold": NEAR_INK, "runs": results},
+    )
     print(f"\nwrote {path}")
 
 

@@ -75,8 +75,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="mnist-tui-startup-"))
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24",
-           "MNIST_TUI_RUNS": str(scratch / "runs"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLUMNS": "80",
+        "LINES": "24",
+        "MNIST_TUI_RUNS": str(scratch / "runs"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
     times: dict[str, list[float]] = {"bare": [], "mnist-tui": []}
     time_to_menu(BARE_APP, MARKERS["bare"], env)  # warm the OS file cache for both
     time_to_menu(MENU_APP, MARKERS["mnist-tui"], env)
@@ -85,8 +91,13 @@ def main() -> None:
         times["mnist-tui"].append(time_to_menu(MENU_APP, MARKERS["mnist-tui"], env))
     medians = {name: statistics.median(values) for name, values in times.items()}
     ratio = medians["mnist-tui"] / medians["bare"]
-    print(table(["program", "median s", "min s", "max s"],
-                [[name, f"{medians[name]:.3f}", f"{min(v):.3f}", f"{max(v):.3f}"] for name, v in times.items()], "lrrr"))
+    print(
+        table(
+            ["program", "median s", "min s", "max s"],
+            [[name, f"{medians[name]:.3f}", f"{min(v):.3f}", f"{max(v):.3f}"] for name, v in times.items()],
+            "lrrr",
+        )
+    )
     print(f"\nmnist-tui menu / bare Textual app: {ratio:.2f}x (target <= 1.5x), {args.rounds} rounds")
     path = write("startup", {"rounds": args.rounds, "seconds": times, "medians": medians, "ratio": ratio})
     print(f"wrote {path}")

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from _common import table, write  # noqa: E402
+
 from mnist_tui.device import autocast, pick_precision, set_threads  # noqa: E402
 from mnist_tui.models import build_model  # noqa: E402
 
@@ -78,15 +78,31 @@ def main(argv: list[str] | None = None) -> int:
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             best = step_times(model_name, batch_size, precision, rounds, steps)
             saved = 1 - best["fold"] / best["plain"]
-            rows.append([model_name, str(batch_size), f"{best['plain']:.1f}", f"{best['fold']:.1f}", f"{saved * 100:+.1f}%"])
-            results.append({"model": model_name, "batch_size": batch_size, "plain_ms": best["plain"],
-                            "fold_ms": best["fold"], "saved": saved})
+            rows.append(
+                [model_name, str(batch_size), f"{best['plain']:.1f}", f"{best['fold']:.1f}", f"{saved * 100:+.1f}%"]
+            )
+            results.append(
+                {
+                    "model": model_name,
+                    "batch_size": batch_size,
+                    "plain_ms": best["plain"],
+                    "fold_ms": best["fold"],
+                    "saved": saved,
+                }
+            )
     print(table(["model", "batch", "plain ms/step", "fold ms/step", "fold saves"], rows))
     print(f"{precision}, channels_last, {threads} threads, best of {rounds} rounds of {steps} steps each way")
-    path = write("stem" + ("-quick" if args.quick else ""), {
-        "quick": args.quick, "precision": precision, "threads": threads, "rounds": rounds, "steps": steps,
-        "results": results,
-    })
+    path = write(
+        "stem" + ("-quick" if args.quick else ""),
+        {
+            "quick": args.quick,
+            "precision": precision,
+            "threads": threads,
+            "rounds": rounds,
+            "steps": steps,
+            "results": results,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

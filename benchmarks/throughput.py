@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from _common import table, write  # noqa: E402
+
 from mnist_tui.config import make_config  # noqa: E402
 from mnist_tui.device import autocast, pick_precision, set_threads  # noqa: E402
 from mnist_tui.models import build_model  # noqa: E402
@@ -61,8 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = 6400 if args.quick else 54000
     with tempfile.TemporaryDirectory() as runs_dir:
-        config = make_config(args.model, preset=args.preset, runs_dir=runs_dir, epochs=1, epoch_fraction=1.0,
-                             threads=args.threads, train_subset=images if args.quick else 0, patience=0)
+        config = make_config(
+            args.model,
+            preset=args.preset,
+            runs_dir=runs_dir,
+            epochs=1,
+            epoch_fraction=1.0,
+            threads=args.threads,
+            train_subset=images if args.quick else 0,
+            patience=0,
+        )
         threads = set_threads(config.threads)
         precision = pick_precision(config.precision, torch.device("cpu"))
         raw_args = (config.model, config.batch_size, precision, config.channels_last, images // 2)
@@ -72,17 +80,40 @@ def main(argv: list[str] | None = None) -> int:
     ours = result.history[-1]["images_per_sec"]
     raw = (before + after) / 2
     ratio = ours / raw
-    print(table(["what", "images/sec"], [
-        ["raw fwd/bwd+Adam, synthetic (before / after)", f"{before:,.0f} / {after:,.0f}"],
-        [f"ours: fit --preset {args.preset}, epoch of {len(result.history) and result.summary.get('epochs')}", f"{ours:,.0f}"],
-    ]))
-    print(f"{config.model}, batch {config.batch_size}, {precision}, channels_last={config.channels_last}, "
-          f"{threads} threads: ours / raw = {ratio * 100:.0f}%")
-    path = write("throughput" + ("-quick" if args.quick else ""), {
-        "quick": args.quick, "model": config.model, "batch_size": config.batch_size, "precision": precision,
-        "channels_last": config.channels_last, "threads": threads, "images": images,
-        "raw_before": before, "raw_after": after, "raw": raw, "ours": ours, "ratio": ratio,
-    })
+    print(
+        table(
+            ["what", "images/sec"],
+            [
+                ["raw fwd/bwd+Adam, synthetic (before / after)", f"{before:,.0f} / {after:,.0f}"],
+                [
+                    f"ours: fit --preset {args.preset}, "
+                    f"epoch of {len(result.history) and result.summary.get('epochs')}",
+                    f"{ours:,.0f}",
+                ],
+            ],
+        )
+    )
+    print(
+        f"{config.model}, batch {config.batch_size}, {precision}, channels_last={config.channels_last}, "
+        f"{threads} threads: ours / raw = {ratio * 100:.0f}%"
+    )
+    path = write(
+        "throughput" + ("-quick" if args.quick else ""),
+        {
+            "quick": args.quick,
+            "model": config.model,
+            "batch_size": config.batch_size,
+            "precision": precision,
+            "channels_last": config.channels_last,
+            "threads": threads,
+            "images": images,
+            "raw_before": before,
+            "raw_after": after,
+            "raw": raw,
+            "ours": ours,
+            "ratio": ratio,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

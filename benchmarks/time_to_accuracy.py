@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _common import table, write  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 from torchvision import datasets, transforms  # noqa: E402
 
-from _common import table, write  # noqa: E402
 from mnist_tui.config import make_config  # noqa: E402
 from mnist_tui.data import default_data_dir  # noqa: E402
 from mnist_tui.models import build_model  # noqa: E402
@@ -63,8 +63,12 @@ def tutorial(data_dir: str, max_epochs: int, subset: int, seed: int) -> dict:
         if subset == 0 and acc >= TARGET:
             break
     reached = next((e for e in epochs if e["test_acc"] >= TARGET), None)
-    return {"epochs": epochs, "seconds_to_target": reached["seconds"] if reached else None,
-            "final_test_acc": epochs[-1]["test_acc"], "total_seconds": epochs[-1]["seconds"]}
+    return {
+        "epochs": epochs,
+        "seconds_to_target": reached["seconds"] if reached else None,
+        "final_test_acc": epochs[-1]["test_acc"],
+        "total_seconds": epochs[-1]["seconds"],
+    }
 
 
 def ours(data_dir: str, subset: int, seed: int, threads: int = 0) -> dict:
@@ -80,9 +84,13 @@ def ours(data_dir: str, subset: int, seed: int, threads: int = 0) -> dict:
     acc = result.summary["test_acc"]
     print(f"  ours (--preset fast): test {acc * 100:.2f}% at {seconds:.1f} s", flush=True)
     resolved = {"images_per_sec": round(result.history[-1]["images_per_sec"]) if result.history else None}
-    return {"test_acc": acc, "seconds": round(seconds, 2),
-            "seconds_to_target": round(seconds, 2) if acc is not None and acc >= TARGET else None,
-            "config": config.to_dict(), **resolved}
+    return {
+        "test_acc": acc,
+        "seconds": round(seconds, 2),
+        "seconds_to_target": round(seconds, 2) if acc is not None and acc >= TARGET else None,
+        "config": config.to_dict(),
+        **resolved,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=5, help="cap for the tutorial pipeline")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=str(default_data_dir()))
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra-op threads for both pipelines (default: all cores); 1 is steadier on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads for both pipelines (default: all cores); 1 is steadier on a busy machine",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,21 +116,38 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         ratio = ref["total_seconds"] / mine["seconds"]
-        rows = [["tutorial", "1 epoch (subset)", f"{ref['final_test_acc'] * 100:.2f}%", ref["total_seconds"]],
-                ["ours --preset fast", "1 epoch (subset)", f"{mine['test_acc'] * 100:.2f}%", mine["seconds"]]]
+        rows = [
+            ["tutorial", "1 epoch (subset)", f"{ref['final_test_acc'] * 100:.2f}%", ref["total_seconds"]],
+            ["ours --preset fast", "1 epoch (subset)", f"{mine['test_acc'] * 100:.2f}%", mine["seconds"]],
+        ]
         label = "wall ratio (tutorial / ours), same 2,000 images"
     else:
         t_ref, t_ours = ref["seconds_to_target"], mine["seconds_to_target"]
         ratio = t_ref / t_ours if t_ref and t_ours else None
-        rows = [["tutorial", f"{len(ref['epochs'])} epochs", f"{ref['final_test_acc'] * 100:.2f}%", t_ref or "not reached"],
-                ["ours --preset fast", f"{mine['config']['epochs']} x {mine['config']['epoch_fraction']:g} epoch",
-                 f"{mine['test_acc'] * 100:.2f}%", t_ours or "not reached"]]
+        rows = [
+            ["tutorial", f"{len(ref['epochs'])} epochs", f"{ref['final_test_acc'] * 100:.2f}%", t_ref or "not reached"],
+            [
+                "ours --preset fast",
+                f"{mine['config']['epochs']} x {mine['config']['epoch_fraction']:g} epoch",
+                f"{mine['test_acc'] * 100:.2f}%",
+                t_ours or "not reached",
+            ],
+        ]
         label = "speed-up to 99.0% (tutorial / ours)"
     print()
     print(table(["pipeline", "trained", "test acc", "seconds to 99.0%" if not args.quick else "seconds"], rows))
     print(f"{label}: {ratio:.1f}x" if ratio else f"{label}: n/a")
-    path = write("time_to_accuracy" + ("-quick" if args.quick else ""),
-                 {"quick": args.quick, "target": TARGET, "threads": torch.get_num_threads(), "tutorial": ref, "ours": mine, "ratio": ratio})
+    path = write(
+        "time_to_accuracy" + ("-quick" if args.quick else ""),
+        {
+            "quick": args.quick,
+            "target": TARGET,
+            "threads": torch.get_num_threads(),
+            "tutorial": ref,
+            "ours": mine,
+            "ratio": ratio,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -45,8 +45,12 @@ async def measure(nice: int, samples: int, data_dir: str | None, runs_dir: str, 
     from mnist_tui.worker import TrainingService
 
     app = make_app(runs_dir, data_dir, service_factory=lambda: TrainingService(max_jobs=2, nice=nice))
-    configs = [make_config("3-layer", epochs=epochs, patience=0, seed=seed, train_subset=subset, runs_dir=runs_dir,
-                           data_dir=data_dir) for seed in (0, 1)]
+    configs = [
+        make_config(
+            "3-layer", epochs=epochs, patience=0, seed=seed, train_subset=subset, runs_dir=runs_dir, data_dir=data_dir
+        )
+        for seed in (0, 1)
+    ]
     screen_ms, echo_ms = [], []
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: type(app.screen).__name__ == "MenuScreen")
@@ -70,7 +74,7 @@ async def measure(nice: int, samples: int, data_dir: str | None, runs_dir: str, 
             digit = str(n % 9 + 1)
             start = time.perf_counter()
             await pilot.press(digit)
-            await until(pilot, lambda: field.value == digit)
+            await until(pilot, lambda digit=digit: field.value == digit)
             echo_ms.append((time.perf_counter() - start) * 1000)
         app.stop_runs(ids)
     return {"nice": nice, "screen_change_ms": screen_ms, "key_echo_ms": echo_ms}
@@ -96,8 +100,15 @@ def main() -> None:
             results.append(result)
             for what in ("screen_change_ms", "key_echo_ms"):
                 values = result[what]
-                rows.append([f"nice {nice}", what.removesuffix("_ms").replace("_", " "), f"{statistics.median(values):.0f}",
-                             f"{percentile(values, 0.9):.0f}", len(values)])
+                rows.append(
+                    [
+                        f"nice {nice}",
+                        what.removesuffix("_ms").replace("_", " "),
+                        f"{statistics.median(values):.0f}",
+                        f"{percentile(values, 0.9):.0f}",
+                        len(values),
+                    ]
+                )
     print(f"two 3-layer runs training; {os.cpu_count()} cores")
     print(table(["training at", "action", "median ms", "p90 ms", "samples"], rows, "llrrr"))
     if not args.quick:

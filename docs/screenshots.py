@@ -39,8 +39,10 @@ async def settle(pilot, timeout=120.0):
 
     await pilot.pause(0.5)
     screen = pilot.app.screen
-    busy = lambda: any(w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING)  # noqa: E731
-                       for w in pilot.app.workers)
+    busy = lambda: any(
+        w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING)  # noqa: E731
+        for w in pilot.app.workers
+    )
     await wait_until(pilot, lambda: not busy(), timeout)
     await pilot.pause(1.0)
 
@@ -102,6 +104,8 @@ async def model_tour(runs_dir: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", default="/tmp/mnist-tui-docs")
-    parser.add_argument("--model-only", action="store_true", help="only the Model screen, of the default run already there")
+    parser.add_argument(
+        "--model-only", action="store_true", help="only the Model screen, of the default run already there"
+    )
     args = parser.parse_args()
     asyncio.run(model_tour(args.runs_dir) if args.model_only else main(args.runs_dir))

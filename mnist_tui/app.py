@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -43,8 +43,9 @@ class MnistApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, runs_dir: str | Path = "runs", data_dir: str | Path | None = None,
-                 service_factory: Callable | None = None) -> None:
+    def __init__(
+        self, runs_dir: str | Path = "runs", data_dir: str | Path | None = None, service_factory: Callable | None = None
+    ) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.data_dir = Path(data_dir) if data_dir else None
@@ -84,10 +85,14 @@ class MnistApp(App):
         from importlib import import_module
 
         modules = {
-            "train": ("train", "TrainScreen"), "dashboard": ("dashboard", "DashboardScreen"),
-            "compare": ("dashboard", "CompareScreen"), "data": ("data", "DataScreen"),
-            "runs": ("runs", "RunsScreen"), "results": ("results", "ResultsScreen"),
-            "predict": ("predict", "PredictScreen"), "model": ("model", "ModelScreen"),
+            "train": ("train", "TrainScreen"),
+            "dashboard": ("dashboard", "DashboardScreen"),
+            "compare": ("dashboard", "CompareScreen"),
+            "data": ("data", "DataScreen"),
+            "runs": ("runs", "RunsScreen"),
+            "results": ("results", "ResultsScreen"),
+            "predict": ("predict", "PredictScreen"),
+            "model": ("model", "ModelScreen"),
         }
         module, cls = modules[name]
         screen = getattr(import_module(f".screens.{module}", __package__), cls)(*args, **kwargs)
@@ -109,8 +114,9 @@ class MnistApp(App):
     def action_back(self) -> None:
         self.pop_screen()
 
-    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
-                           time_format: str | None = None) -> str | None:
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
         """Textual saves to ~/Downloads, which may not exist ("Failed to save screenshot"): use a folder we make."""
         if path is None:
             from .places import screenshots_dir
@@ -138,7 +144,9 @@ class MnistApp(App):
         if self.service is None:
             from .worker import TrainingService
 
-            factory = self._service_factory or (lambda: TrainingService(max_jobs=os.cpu_count() or 1, nice=TRAINING_NICE))
+            factory = self._service_factory or (
+                lambda: TrainingService(max_jobs=os.cpu_count() or 1, nice=TRAINING_NICE)
+            )
             self.service = factory()
             self._drain_events()
         return self.service
@@ -208,8 +216,18 @@ class MnistApp(App):
             views = [self.board.runs[r] for r in job.run_ids if r in self.board.runs]
             if job.rows is not None or any(v.active for v in views):
                 continue
-            job.rows = compare_rows([{**v.summary, "model": v.label.removesuffix("-aug"), "augment": v.label.endswith("-aug"),
-                                      "status": v.status, "run_dir": v.run_dir} for v in views])
+            job.rows = compare_rows(
+                [
+                    {
+                        **v.summary,
+                        "model": v.label.removesuffix("-aug"),
+                        "augment": v.label.endswith("-aug"),
+                        "status": v.status,
+                        "run_dir": v.run_dir,
+                    }
+                    for v in views
+                ]
+            )
             try:
                 job.path = write_report(self.runs_dir, job.rows, job.jobs, job.started)
             except OSError as error:
@@ -234,8 +252,10 @@ class MnistApp(App):
                 self.exit(message=f"Asked {len(live)} run(s) to stop; their checkpoints are kept.")
             elif choice == "keep":
                 self.service.close(stop_runs=False)
-                self.exit(message=f"{len(live)} run(s) keep training in the background. `mnist-tui watch` follows "
-                                  "them; `mnist-tui` shows them on the dashboard.")
+                self.exit(
+                    message=f"{len(live)} run(s) keep training in the background. `mnist-tui watch` follows "
+                    "them; `mnist-tui` shows them on the dashboard."
+                )
 
         self.push_screen(QuitScreen(len(live)), chosen)
 
@@ -245,8 +265,9 @@ class MnistApp(App):
             self.service.close(stop_runs=False)
 
 
-def make_app(runs_dir: str | Path | None = None, data_dir: str | Path | None = None,
-             service_factory: Callable | None = None) -> MnistApp:
+def make_app(
+    runs_dir: str | Path | None = None, data_dir: str | Path | None = None, service_factory: Callable | None = None
+) -> MnistApp:
     """Shared by `mnist-tui` and the tests, so a test can point the app at small data and a temp runs dir."""
     runs_dir = runs_dir or os.environ.get("MNIST_TUI_RUNS", "runs")
     return MnistApp(runs_dir, data_dir, service_factory)

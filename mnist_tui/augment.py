@@ -16,8 +16,9 @@ ERASE_RATIO = (0.3, 3.3)
 ELASTIC_GRID = 5  # control points per side of a random elastic displacement field (about 7 px apart)
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0,
-                  strength: float = 1.0) -> torch.Tensor:
+def random_affine(
+    images: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0, strength: float = 1.0
+) -> torch.Tensor:
     """Rotate ±10°, translate ±10% and scale 0.9-1.1, independently per image, in one grid_sample.
 
     `images` is a float batch (n, 1, 28, 28) with background 0. `strength` scales all three ranges
@@ -42,8 +43,12 @@ def random_affine(images: torch.Tensor, generator: torch.Generator | None = None
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def elastic_field(shape: torch.Size | tuple[int, ...], pixels: float, generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None) -> torch.Tensor:
+def elastic_field(
+    shape: torch.Size | tuple[int, ...],
+    pixels: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Smooth random displacements (n, h, w, 2) in grid_sample's [-1, 1] units, at most `pixels` px per axis.
 
     Elastic distortion as in Simard et al. (2003), batched: each image draws uniform displacements on
@@ -58,8 +63,9 @@ def elastic_field(shape: torch.Size | tuple[int, ...], pixels: float, generator:
     return (field * scale).permute(0, 2, 3, 1)
 
 
-def random_erase(images: torch.Tensor, generator: torch.Generator | None = None, value: float = 0.0,
-                 p: float = ERASE_P) -> torch.Tensor:
+def random_erase(
+    images: torch.Tensor, generator: torch.Generator | None = None, value: float = 0.0, p: float = ERASE_P
+) -> torch.Tensor:
     """With probability `p` per image, blank one random rectangle (RandomErasing, vectorised)."""
     n, _, h, w = images.shape
     device = images.device
@@ -75,15 +81,22 @@ def random_erase(images: torch.Tensor, generator: torch.Generator | None = None,
     rows = torch.arange(h, device=device).view(1, h, 1)
     cols = torch.arange(w, device=device).view(1, 1, w)
     mask = (
-        (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
-        & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + eh).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + ew).view(n, 1, 1))
         & apply.view(n, 1, 1)
     )
     return images.masked_fill(mask.unsqueeze(1), value)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator | None = None, erase_p: float = ERASE_P,
-            elastic: float = 0.0, strength: float = 1.0) -> torch.Tensor:
+def augment(
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    erase_p: float = ERASE_P,
+    elastic: float = 0.0,
+    strength: float = 1.0,
+) -> torch.Tensor:
     """The full training augmentation on a float batch in [0, 1] of shape (n, 1, 28, 28); erase_p 0: affine
     only; elastic > 0: plus an elastic distortion of up to that many pixels along each axis; strength
     scales the affine ranges."""

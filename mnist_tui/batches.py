@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -13,8 +13,9 @@ MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std
 BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
 
 
-def to_input(images: torch.Tensor, channels_last: bool = False,
-             normalization: tuple[float, float] = (MEAN, STD)) -> torch.Tensor:
+def to_input(
+    images: torch.Tensor, channels_last: bool = False, normalization: tuple[float, float] = (MEAN, STD)
+) -> torch.Tensor:
     """uint8 (n, 28, 28) or float in [0, 1] (n, 1, 28, 28) -> normalised float (n, 1, 28, 28)."""
     x = images.float()
     if images.dtype == torch.uint8:
@@ -67,7 +68,9 @@ def train_batches(
             x = images[idx]
             if augment:
                 # Augment with black = 0, as in [0, 1] space: shift, transform, shift back (all in place).
-                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p, elastic, strength).add_(BACKGROUND)
+                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p, elastic, strength).add_(
+                    BACKGROUND
+                )
         else:
             x = images[idx].float().div_(255.0).unsqueeze(1)
             if augment:

@@ -76,7 +76,11 @@ class Board:
             view = self.add(event.run_id, event.run_id, 0)
         if isinstance(event, ev.RunStarted):
             view.status, view.run_dir, view.params = "running", event.run_dir, event.params
-            view.epochs, view.batches, view.device = event.epochs, event.batches_per_epoch, f"{event.device} {event.precision}"
+            view.epochs, view.batches, view.device = (
+                event.epochs,
+                event.batches_per_epoch,
+                f"{event.device} {event.precision}",
+            )
             view.history = [p for p in view.history if p["epoch"] <= event.start_epoch]  # a resumed run redoes the rest
             view.batch_points = [p for p in view.batch_points if p[0] <= event.start_epoch]
             view.epoch, view.batch = event.start_epoch, 0
@@ -89,10 +93,18 @@ class Board:
         elif isinstance(event, ev.EpochCompleted):
             view.epoch = event.epoch
             view.history = [p for p in view.history if p["epoch"] < event.epoch]
-            view.history.append({
-                "epoch": event.epoch, "epochs": event.epochs, "train_loss": event.train_loss, "train_acc": event.train_acc,
-                "val_loss": event.val_loss, "val_acc": event.val_acc, "seconds": event.seconds, "best": event.best,
-            })
+            view.history.append(
+                {
+                    "epoch": event.epoch,
+                    "epochs": event.epochs,
+                    "train_loss": event.train_loss,
+                    "train_acc": event.train_acc,
+                    "val_loss": event.val_loss,
+                    "val_acc": event.val_acc,
+                    "seconds": event.seconds,
+                    "best": event.best,
+                }
+            )
         elif isinstance(event, ev.RunFinished):
             view.status, view.summary = event.status, event.summary
             view.run_dir = event.run_dir or view.run_dir

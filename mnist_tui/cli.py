@@ -6,7 +6,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from . import runs as runs_module  # torch-free: the record vocabulary
@@ -18,8 +17,6 @@ PROG = "mnist-tui"
 
 class CliError(Exception):
     """One line for the user, exit status 1."""
-
-
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
@@ -43,16 +40,26 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def train_overrides(args: argparse.Namespace) -> dict:
     return {
-        "augment": args.augment, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "patience": args.patience, "seed": args.seed, "device": args.device, "precision": args.precision,
-        "threads": args.threads, "train_subset": args.train_subset, "runs_dir": args.runs_dir,
+        "augment": args.augment,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "patience": args.patience,
+        "seed": args.seed,
+        "device": args.device,
+        "precision": args.precision,
+        "threads": args.threads,
+        "train_subset": args.train_subset,
+        "runs_dir": args.runs_dir,
         "data_dir": str(args.data_dir) if args.data_dir else None,
     }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Train small CNNs on MNIST and look inside them. "
-                                     "With no command, opens the terminal app.")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train small CNNs on MNIST and look inside them. With no command, opens the terminal app.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     data = sub.add_parser("data", help="fetch or inspect the verified MNIST files")
@@ -63,23 +70,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one model and record the run")
     train.add_argument("--model", default=None, help="registry name (see `mnist-tui models`; default 3-layer)")
-    train.add_argument("--resume", metavar="RUN", help="continue a cancelled or interrupted run in its own folder, "
-                                                        "from its last completed epoch, with its own settings")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a cancelled or interrupted run in its own folder, "
+        "from its last completed epoch, with its own settings",
+    )
     train.add_argument("--procs", type=int, default=1, help="data-parallel ranks (torch.distributed)")
     add_train_flags(train)
 
-    evaluate = sub.add_parser("evaluate", help="test accuracy, confusion matrix and per-class scores of a run "
-                                               "(of several: each one's accuracy, then their ensemble's)")
-    evaluate.add_argument("run", nargs="+", help="run folder or name prefix; two or more are scored as an ensemble "
-                                                 "that averages their softmax probabilities")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="test accuracy, confusion matrix and per-class scores of a run "
+        "(of several: each one's accuracy, then their ensemble's)",
+    )
+    evaluate.add_argument(
+        "run",
+        nargs="+",
+        help="run folder or name prefix; two or more are scored as an ensemble "
+        "that averages their softmax probabilities",
+    )
     _add_runs_dir(evaluate)
     _add_data_dir(evaluate)
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first (live ones with their progress)")
-    runs.add_argument("--compare", nargs="+", metavar="RUN", help="compare these runs: scores, speed and differing config")
+    runs.add_argument(
+        "--compare", nargs="+", metavar="RUN", help="compare these runs: scores, speed and differing config"
+    )
     _add_runs_dir(runs)
 
-    watch = sub.add_parser("watch", help="follow live runs with a progress line until they end (Ctrl-C leaves them training)")
+    watch = sub.add_parser(
+        "watch", help="follow live runs with a progress line until they end (Ctrl-C leaves them training)"
+    )
     watch.add_argument("run", nargs="?", help="run folder or name prefix (default: every live run)")
     _add_runs_dir(watch)
 
@@ -95,10 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the app to a web browser (textual-serve)")
     serve.add_argument("--host", default="localhost")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--token", default=os.environ.get("MNIST_TUI_TOKEN"),
-                       help="the key in the URL (default: $MNIST_TUI_TOKEN, else a new random one per start)")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                       help="another name the browser may use for this server (loopback names and --host are allowed)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("MNIST_TUI_TOKEN"),
+        help="the key in the URL (default: $MNIST_TUI_TOKEN, else a new random one per start)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name the browser may use for this server (loopback names and --host are allowed)",
+    )
     _add_runs_dir(serve)
     _add_data_dir(serve)
 
@@ -107,16 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_flags(compare)
 
     from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
+
     add_predict_parser(sub)
 
-    inspect = sub.add_parser("inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run")
-    inspect.add_argument("target", metavar="MODEL|RUN", help="registry name (see `mnist-tui models`) or run folder/prefix")
+    inspect = sub.add_parser(
+        "inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run"
+    )
+    inspect.add_argument(
+        "target", metavar="MODEL|RUN", help="registry name (see `mnist-tui models`) or run folder/prefix"
+    )
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_runs_dir(inspect)
 
     export = sub.add_parser("export", help="write a run's model as one ONNX file and check it with onnxruntime")
     export.add_argument("run", help="run folder or name prefix")
-    export.add_argument("--out", default=None, metavar="FILE.onnx", help="where to write it (default: model.onnx in the run)")
+    export.add_argument(
+        "--out", default=None, metavar="FILE.onnx", help="where to write it (default: model.onnx in the run)"
+    )
     _add_runs_dir(export)
     _add_data_dir(export)
     return parser
@@ -133,7 +170,15 @@ def cmd_data(args) -> int:
 
     checks = data.check_files(data_dir)
     print(f"data dir: {data.raw_dir(data_dir)}" + ("  (synthetic test data)" if data.is_synthetic(data_dir) else ""))
-    print(table(["file", "md5", "status"], [[c.name, c.actual_md5 or "-", "ok" if c.ok else "MISSING" if c.actual_md5 is None else "BAD"] for c in checks]))
+    print(
+        table(
+            ["file", "md5", "status"],
+            [
+                [c.name, c.actual_md5 or "-", "ok" if c.ok else "MISSING" if c.actual_md5 is None else "BAD"]
+                for c in checks
+            ],
+        )
+    )
     problems = [c.problem for c in checks if c.problem]
     if problems:
         raise CliError(problems[0] + ("" if any(c.actual_md5 for c in checks) else "; run `mnist-tui data fetch`"))
@@ -156,7 +201,16 @@ def cmd_models(args) -> int:
     rows = []
     for name in REGISTRY:
         info = describe(name)
-        rows.append([name, f"{info.params:,}", human_bytes(info.size_bytes), human_bytes(info.activation_bytes), info.source, info.description])
+        rows.append(
+            [
+                name,
+                f"{info.params:,}",
+                human_bytes(info.size_bytes),
+                human_bytes(info.activation_bytes),
+                info.source,
+                info.description,
+            ]
+        )
     print(table(["name", "params", "size", "act/img", "source", "description"], rows, "lrrrll"))
     return 0
 
@@ -214,8 +268,10 @@ def cmd_train(args) -> int:
         run_dir = runs.resolve_run(args.runs_dir, args.resume)
         info = runs.read_run(run_dir)
         if info is None or info.status not in runs.RESUMABLE:
-            raise CliError(f"{run_dir.name} is {info.status if info else 'not a run'}; only cancelled or interrupted "
-                           "runs can be resumed")
+            raise CliError(
+                f"{run_dir.name} is {info.status if info else 'not a run'}; only cancelled or interrupted "
+                "runs can be resumed"
+            )
         if not (run_dir / runs.RESUME).exists():
             raise CliError(f"{run_dir.name} has no resume state; it ended before its first epoch")
         config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG)).validate()
@@ -250,7 +306,14 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .console import pct, table
-    from .evaluate import agreement_line, evaluate_ensemble, evaluate_run, recorded_test_acc, row_percentages, worst_confusions
+    from .evaluate import (
+        agreement_line,
+        evaluate_ensemble,
+        evaluate_run,
+        recorded_test_acc,
+        row_percentages,
+        worst_confusions,
+    )
     from .runs import resolve_run
 
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
@@ -262,19 +325,41 @@ def cmd_evaluate(args) -> int:
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
-        print(table(["run", "test acc", "loss"], [[p.name, pct(m.acc), f"{m.loss:.4f}"]
-                                                  for p, m in zip(run_dirs, members)], "lrr"))
-        print(f"\nensemble of {len(run_dirs)} (mean of their softmax probabilities): test accuracy {pct(report.test_acc)}  "
-              f"(loss {report.test_loss:.4f}, {len(report.labels):,} images)\n")
+        print(
+            table(
+                ["run", "test acc", "loss"],
+                [[p.name, pct(m.acc), f"{m.loss:.4f}"] for p, m in zip(run_dirs, members)],
+                "lrr",
+            )
+        )
+        print(
+            f"\nensemble of {len(run_dirs)} (mean of their softmax probabilities): "
+            f"test accuracy {pct(report.test_acc)}  "
+            f"(loss {report.test_loss:.4f}, {len(report.labels):,} images)\n"
+        )
     digits = [str(d) for d in range(10)]
     print("confusion matrix (rows: true, columns: predicted), counts")
     print(table(["true"] + digits, [[d] + row for d, row in zip(range(10), report.confusion.tolist())]))
     print("\nrow percentages")
-    print(table(["true"] + digits, [[d] + [f"{v:.1f}" for v in row] for d, row in zip(range(10), row_percentages(report.confusion))], "r" * 11))
+    print(
+        table(
+            ["true"] + digits,
+            [[d] + [f"{v:.1f}" for v in row] for d, row in zip(range(10), row_percentages(report.confusion))],
+            "r" * 11,
+        )
+    )
     pc = report.per_class
     print()
-    print(table(["class", "precision", "recall", "f1", "support"],
-                [[d, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", s] for d, p, r, f, s in zip(range(10), pc["precision"], pc["recall"], pc["f1"], pc["support"])], "rrrrr"))
+    print(
+        table(
+            ["class", "precision", "recall", "f1", "support"],
+            [
+                [d, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", s]
+                for d, p, r, f, s in zip(range(10), pc["precision"], pc["recall"], pc["f1"], pc["support"])
+            ],
+            "rrrrr",
+        )
+    )
     worst = worst_confusions(report.confusion)
     if worst:
         print("\nmost confused: " + ", ".join(f"{t}→{p} ({n})" for t, p, n in worst))
@@ -296,14 +381,43 @@ def cmd_runs(args) -> int:
 
     runs = list_runs(args.runs_dir)
     if not runs:
-        print(f"no runs in {Path(args.runs_dir).resolve()} yet (set with --runs-dir or MNIST_TUI_RUNS); "
-              "start one with `mnist-tui train`")
+        print(
+            f"no runs in {Path(args.runs_dir).resolve()} yet (set with --runs-dir or MNIST_TUI_RUNS); "
+            "start one with `mnist-tui train`"
+        )
         return 0
-    print(table(["started", "model", "aug", "images", "epochs", "val acc", "test acc", "status", "folder", "progress / reason"],
-                [[r.started, r.model, "yes" if r.augment else "no", f"{r.train_images:,}" if r.train_images else "-",
-                  f"{r.epochs_run}/{r.epochs}" if r.epochs else r.epochs_run, pct(r.val_acc), pct(r.test_acc), r.status,
-                  r.name, _progress(r)[:80]] for r in runs],
-                "lllrrrrlll"))
+    print(
+        table(
+            [
+                "started",
+                "model",
+                "aug",
+                "images",
+                "epochs",
+                "val acc",
+                "test acc",
+                "status",
+                "folder",
+                "progress / reason",
+            ],
+            [
+                [
+                    r.started,
+                    r.model,
+                    "yes" if r.augment else "no",
+                    f"{r.train_images:,}" if r.train_images else "-",
+                    f"{r.epochs_run}/{r.epochs}" if r.epochs else r.epochs_run,
+                    pct(r.val_acc),
+                    pct(r.test_acc),
+                    r.status,
+                    r.name,
+                    _progress(r)[:80],
+                ]
+                for r in runs
+            ],
+            "lllrrrrlll",
+        )
+    )
     return 0
 
 
@@ -363,8 +477,10 @@ def cmd_stop(args) -> int:
         return 0 if args.all else 1
     for info in live:
         request_stop(info.path)
-        print(f"asked {info.name} to stop after its current batch (its checkpoint is kept; resume with "
-              f"`mnist-tui train --resume {info.name.rsplit('_', 1)[0]}`)")
+        print(
+            f"asked {info.name} to stop after its current batch (its checkpoint is kept; resume with "
+            f"`mnist-tui train --resume {info.name.rsplit('_', 1)[0]}`)"
+        )
     return 0
 
 
@@ -385,7 +501,7 @@ def cmd_predict(args) -> int:
 def cmd_compare(args) -> int:
     from .compare import TABLE_HEADERS, run_compare, table_cells
     from .config import make_config
-    from .console import EpochPrinter, pct, table
+    from .console import EpochPrinter, table
 
     if args.jobs < 1:
         raise CliError("--jobs must be at least 1")
@@ -447,17 +563,33 @@ def cmd_serve(args) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate, "runs": cmd_runs,
-            "predict": cmd_predict, "compare": cmd_compare, "watch": cmd_watch, "stop": cmd_stop,
-            "inspect": cmd_inspect, "export": cmd_export,
-            "app": cmd_app, "serve": cmd_serve}
+COMMANDS = {
+    "data": cmd_data,
+    "models": cmd_models,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "runs": cmd_runs,
+    "predict": cmd_predict,
+    "compare": cmd_compare,
+    "watch": cmd_watch,
+    "stop": cmd_stop,
+    "inspect": cmd_inspect,
+    "export": cmd_export,
+    "app": cmd_app,
+    "serve": cmd_serve,
+}
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The errors that are the user's to fix. Looked up after the fact, so the app's start-up does not
     import torch (mnist_tui.device, mnist_tui.models) just to name them: a module never imported raised nothing."""
     errors: list[type[BaseException]] = [CliError, ValueError]
-    for module, name in (("data", "DataError"), ("device", "DeviceError"), ("models", "UnknownModel"), ("runs", "RunError")):
+    for module, name in (
+        ("data", "DataError"),
+        ("device", "DeviceError"),
+        ("models", "UnknownModel"),
+        ("runs", "RunError"),
+    ):
         loaded = sys.modules.get(f"{__package__}.{module}")
         if loaded is not None:
             errors.append(getattr(loaded, name))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .config import TrainConfig
 
@@ -18,8 +18,10 @@ def reference_configs(base: TrainConfig, jobs: int) -> list[TrainConfig]:
 
     threads = threads_per_process(jobs, base.threads)
     shared = {k: v for k, v in base.to_dict().items() if k not in ("model", "augment", "threads", "preset")}
-    return [make_config(model, augment=augment, threads=threads, **{k: v for k, v in shared.items() if v is not None})
-            for model, augment in REFERENCE]
+    return [
+        make_config(model, augment=augment, threads=threads, **{k: v for k, v in shared.items() if v is not None})
+        for model, augment in REFERENCE
+    ]
 
 
 TABLE_HEADERS = ("model", "params", "epochs", "best val acc", "test acc", "seconds", "status")
@@ -29,9 +31,18 @@ def table_cells(rows: list[dict]) -> list[list[str]]:
     """The comparison table's cells, as the CLI prints them and Compare shows them."""
     from .console import pct
 
-    return [[r["model"], f"{r['params']:,}" if r["params"] else "-", str(r["epochs"]) if r["epochs"] is not None else "-",
-             pct(r["best_val_acc"]), pct(r["test_acc"]), f"{r['seconds']:.1f}" if r["seconds"] else "-", r["status"]]
-            for r in rows]
+    return [
+        [
+            r["model"],
+            f"{r['params']:,}" if r["params"] else "-",
+            str(r["epochs"]) if r["epochs"] is not None else "-",
+            pct(r["best_val_acc"]),
+            pct(r["test_acc"]),
+            f"{r['seconds']:.1f}" if r["seconds"] else "-",
+            r["status"],
+        ]
+        for r in rows
+    ]
 
 
 def compare_rows(summaries: list[dict]) -> list[dict]:
@@ -50,8 +61,9 @@ def compare_rows(summaries: list[dict]) -> list[dict]:
     ]
 
 
-def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None,
-                service=None) -> tuple[list[dict], Path | OSError]:
+def run_compare(
+    base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None, service=None
+) -> tuple[list[dict], Path | OSError]:
     """Train the four reference configs through the TrainingService; return the table rows and compare.json
     (or the OSError that kept it from being written: the table is still worth showing)."""
     from .worker import TrainingService
@@ -74,8 +86,11 @@ def run_compare(base: TrainConfig, jobs: int, report: Callable[[str, object], No
     summaries = []
     for run_id in ids:
         handle = service.get(run_id)
-        summary = dict(handle.summary) or {"model": handle.config.model, "augment": handle.config.augment,
-                                           "status": handle.status}
+        summary = dict(handle.summary) or {
+            "model": handle.config.model,
+            "augment": handle.config.augment,
+            "status": handle.status,
+        }
         summary.update(status=handle.status, run_dir=handle.run_dir)
         summaries.append(summary)
     rows = compare_rows(summaries)
@@ -90,6 +105,13 @@ def write_report(runs_dir, rows: list[dict], jobs: int, started: float) -> Path:
     from .runs import write_json
 
     path = Path(runs_dir) / "compare.json"
-    write_json(path, {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), "jobs": jobs,
-                      "wall_seconds": round(time.time() - started, 2), "runs": rows})
+    write_json(
+        path,
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+            "jobs": jobs,
+            "wall_seconds": round(time.time() - started, 2),
+            "runs": rows,
+        },
+    )
     return path

@@ -65,8 +65,19 @@ def compare_runs(paths) -> Comparison:
             raise runs.RunError(f"{path} is not a run folder")
         summary, config = read_json(path / "summary.json"), read_json(path / "config.json")
         history = runs.read_metrics(path)
-        columns.append(RunColumn(info.name, path, runs.run_label(info.model, info.augment), info.test_acc, info.val_acc,
-                                 info.params, info.train_seconds, _images_per_sec(summary, config, history), history))
+        columns.append(
+            RunColumn(
+                info.name,
+                path,
+                runs.run_label(info.model, info.augment),
+                info.test_acc,
+                info.val_acc,
+                info.params,
+                info.train_seconds,
+                _images_per_sec(summary, config, history),
+                history,
+            )
+        )
         configs.append(_config_fields(config))
     keys = sorted({k for c in configs for k in c})
     differing = {k: [c.get(k) for c in configs] for k in keys if len({repr(c.get(k)) for c in configs}) > 1}
@@ -76,17 +87,28 @@ def compare_runs(paths) -> Comparison:
 def curves(comparison: Comparison, metric: str) -> dict[str, tuple[list[int], list[float]]]:
     """{legend: (epochs, values)} of one metrics.csv column for every run; legends are numbered so two
     runs of the same model stay apart."""
-    return {f"{i} {c.label}": ([r["epoch"] for r in c.history], [r[metric] for r in c.history])
-            for i, c in enumerate(comparison.runs, 1)}
+    return {
+        f"{i} {c.label}": ([r["epoch"] for r in c.history], [r[metric] for r in c.history])
+        for i, c in enumerate(comparison.runs, 1)
+    }
 
 
 def table_rows(comparison: Comparison) -> list[list[str]]:
     from .console import pct
 
-    return [[str(i), c.label, pct(c.test_acc), pct(c.val_acc), f"{c.params:,}" if c.params else "-",
-             f"{c.train_seconds:.1f}" if c.train_seconds is not None else "-",
-             f"{c.images_per_sec:,.0f}" if c.images_per_sec else "-", c.name]
-            for i, c in enumerate(comparison.runs, 1)]
+    return [
+        [
+            str(i),
+            c.label,
+            pct(c.test_acc),
+            pct(c.val_acc),
+            f"{c.params:,}" if c.params else "-",
+            f"{c.train_seconds:.1f}" if c.train_seconds is not None else "-",
+            f"{c.images_per_sec:,.0f}" if c.images_per_sec else "-",
+            c.name,
+        ]
+        for i, c in enumerate(comparison.runs, 1)
+    ]
 
 
 TABLE_HEADERS = ["#", "model", "test acc", "best val", "params", "train s", "img/s", "run"]
@@ -102,9 +124,13 @@ def format_comparison(comparison: Comparison) -> str:
     lines = [table(TABLE_HEADERS, table_rows(comparison), "llrrrrrl"), ""]
     if comparison.differing:
         lines.append("config fields that differ:")
-        lines.append(table(["field"] + [f"#{i}" for i in range(1, len(comparison.runs) + 1)],
-                           [[k] + [value_text(v) for v in values] for k, values in comparison.differing.items()],
-                           "l" * (len(comparison.runs) + 1)))
+        lines.append(
+            table(
+                ["field"] + [f"#{i}" for i in range(1, len(comparison.runs) + 1)],
+                [[k] + [value_text(v) for v in values] for k, values in comparison.differing.items()],
+                "l" * (len(comparison.runs) + 1),
+            )
+        )
     else:
         lines.append("every config field is the same (only the run folders differ)")
     lines.append("\nimg/s: training images per second of epoch time, validation passes included")

@@ -43,14 +43,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ValueError with one clear line for a value that cannot work."""
         from .models import get_spec
 
@@ -89,20 +89,56 @@ PRESETS: dict[str, dict] = {
     # 99% from 0.6 of an epoch: in-memory batches, OneCycle, bf16 where it is native and faster. Batch 64
     # learns more per image than 128, and label smoothing with a higher peak lr more again, which is what
     # lets a fraction of an epoch reach 99%.
-    "fast": {"model": "3-layer", "epochs": 1, "epoch_fraction": 0.6, "batch_size": 64, "lr": 7e-3,
-             "label_smoothing": 0.1, "augment": False, "precision": "auto", "patience": 0},
+    "fast": {
+        "model": "3-layer",
+        "epochs": 1,
+        "epoch_fraction": 0.6,
+        "batch_size": 64,
+        "lr": 7e-3,
+        "label_smoothing": 0.1,
+        "augment": False,
+        "precision": "auto",
+        "patience": 0,
+    },
     # The same model with batched rotate/shift/scale augmentation, long enough for it to pay. No random
     # erasing and no elastic distortion: both made this model worse. Batch 64 takes twice the steps of 128
     # for the same images, which helped; 32 did not.
-    "accurate": {"model": "3-layer", "epochs": 15, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
-                 "precision": "auto", "patience": 0},
+    "accurate": {
+        "model": "3-layer",
+        "epochs": 15,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "augment": True,
+        "erase_p": 0.0,
+        "precision": "auto",
+        "patience": 0,
+    },
     # Longer still, testing an EMA of the weights with test-time augmentation (both recorded in the summary).
     # Label smoothing helps here, with the EMA, though not in `accurate`.
-    "best": {"model": "3-layer", "epochs": 20, "batch_size": 64, "lr": 2e-3, "augment": True, "erase_p": 0.0,
-             "label_smoothing": 0.1, "precision": "auto", "patience": 0, "ema_decay": 0.999, "tta": True},
+    "best": {
+        "model": "3-layer",
+        "epochs": 20,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "augment": True,
+        "erase_p": 0.0,
+        "label_smoothing": 0.1,
+        "precision": "auto",
+        "patience": 0,
+        "ema_decay": 0.999,
+        "tta": True,
+    },
     # Under 8,000 parameters; a small model takes a higher learning rate.
-    "compact": {"model": "compact", "epochs": 15, "batch_size": 128, "lr": 6e-3, "augment": True, "erase_p": 0.0,
-                "precision": "auto", "patience": 0},
+    "compact": {
+        "model": "compact",
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 6e-3,
+        "augment": True,
+        "erase_p": 0.0,
+        "precision": "auto",
+        "patience": 0,
+    },
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import events as ev
 
@@ -55,23 +55,31 @@ class EpochPrinter:
 
     def __call__(self, event) -> None:
         if isinstance(event, ev.RunStarted):
-            self._print(f"{event.model}{' + augmentation' if event.augment else ''}: {event.params:,} params, "
-                        f"{event.device} {event.precision}, {event.epochs} epochs of {event.batches_per_epoch} batches")
+            self._print(
+                f"{event.model}{' + augmentation' if event.augment else ''}: {event.params:,} params, "
+                f"{event.device} {event.precision}, {event.epochs} epochs of {event.batches_per_epoch} batches"
+            )
         elif isinstance(event, ev.BatchProgress) and self.tty:
             width = 24
             done = int(width * event.batch / event.batches)
             bar = "█" * done + "░" * (width - done)
-            self.stream.write(f"\r{self.prefix}Epoch {event.epoch}/{event.epochs} {bar} {event.batch}/{event.batches} "
-                              f"loss {event.loss:.4f} {event.images_per_sec:,.0f} img/s ETA {event.eta_seconds:.0f}s ")
+            self.stream.write(
+                f"\r{self.prefix}Epoch {event.epoch}/{event.epochs} {bar} {event.batch}/{event.batches} "
+                f"loss {event.loss:.4f} {event.images_per_sec:,.0f} img/s ETA {event.eta_seconds:.0f}s "
+            )
             self.stream.flush()
             self._bar_shown = True
         elif isinstance(event, ev.EpochCompleted):
             self._print(epoch_line(event))
         elif isinstance(event, ev.RunFinished):
             s = event.summary
-            self._print(f"{event.status}: run folder {event.run_dir}" + (f" ({s['reason']})" if s.get("reason") else ""))
-            self._print(f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
-                        f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)")
+            self._print(
+                f"{event.status}: run folder {event.run_dir}" + (f" ({s['reason']})" if s.get("reason") else "")
+            )
+            self._print(
+                f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
+                f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)"
+            )
         elif isinstance(event, ev.RunFailed):
             self.failed = True
             self._print(f"failed: {event.reason} (run folder {event.run_dir})")

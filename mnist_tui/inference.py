@@ -1,4 +1,5 @@
-"""The one inference path: logits from a recorded run, computed as its test score was (precision, TTA, normalisation)."""
+"""The one inference path: logits from a recorded run, computed as its test score was (precision, TTA,
+normalisation)."""
 
 from __future__ import annotations
 

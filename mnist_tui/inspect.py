@@ -1,4 +1,5 @@
-"""Looking inside a model: per-layer shapes, parameters, MACs and activation memory, learned filters and feature maps."""
+"""Looking inside a model: per-layer shapes, parameters, MACs and activation memory, learned filters and
+feature maps."""
 
 from __future__ import annotations
 
@@ -49,11 +50,21 @@ class Inspection:
     def to_json(self) -> dict:
         return {
             "model": self.model,
-            "layers": [{"name": layer.name, "type": layer.type, "output_shape": list(layer.output_shape),
-                        "params": layer.params, "macs": layer.macs,
-                        "activation_bytes": {"image": layer.activation_bytes, "batch": layer.batch_activation_bytes,
-                                             "batch_size": self.batch_size}}
-                       for layer in self.layers],
+            "layers": [
+                {
+                    "name": layer.name,
+                    "type": layer.type,
+                    "output_shape": list(layer.output_shape),
+                    "params": layer.params,
+                    "macs": layer.macs,
+                    "activation_bytes": {
+                        "image": layer.activation_bytes,
+                        "batch": layer.batch_activation_bytes,
+                        "batch_size": self.batch_size,
+                    },
+                }
+                for layer in self.layers
+            ],
             "total_params": self.total_params,
             "total_macs": self.total_macs,
         }
@@ -111,11 +122,16 @@ def inspect_model(model: nn.Module, name: str, batch_size: int) -> Inspection:
     model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     one, batch = _forward_trace(model, 1), _forward_trace(model, batch_size)
     batch_bytes = {module: fresh for module, _, _, _, fresh in batch}
-    rows = [LayerRow(label, type(module).__name__, shape, count_params_own(module), macs, fresh, batch_bytes.get(module, 0))
-            for module, label, shape, macs, fresh in one]
+    rows = [
+        LayerRow(label, type(module).__name__, shape, count_params_own(module), macs, fresh, batch_bytes.get(module, 0))
+        for module, label, shape, macs, fresh in one
+    ]
     called = {module for module, *_ in one}
-    rows += [LayerRow(label, type(module).__name__, (), count_params_own(module), 0, 0, 0)
-             for module, label in _leaves(model).items() if module not in called and count_params_own(module)]
+    rows += [
+        LayerRow(label, type(module).__name__, (), count_params_own(module), 0, 0, 0)
+        for module, label in _leaves(model).items()
+        if module not in called and count_params_own(module)
+    ]
     assert sum(r.params for r in rows) == count_params(model)
     return Inspection(name, batch_size, rows)
 
@@ -136,7 +152,9 @@ def inspect_target(target: str, runs_dir: Path | str = "runs") -> Inspection:
     try:
         run_dir = resolve_run(runs_dir, target)
     except RunError:
-        raise RunError(f"no model or run named {target!r}; models: {', '.join(REGISTRY)} (runs: `mnist-tui runs`)") from None
+        raise RunError(
+            f"no model or run named {target!r}; models: {', '.join(REGISTRY)} (runs: `mnist-tui runs`)"
+        ) from None
     model, checkpoint = load_checkpoint(run_dir)
     config = checkpoint.get("config") or read_json(Path(run_dir) / "config.json")
     batch = int(config.get("batch_size") or make_config(checkpoint["model_name"]).batch_size)
@@ -147,11 +165,29 @@ def table_rows(inspection: Inspection) -> list[tuple[str, ...]]:
     """The table's cells as text, one row per layer, then the totals."""
     from .console import human_bytes
 
-    rows = [(layer.name, layer.type, "x".join(map(str, layer.output_shape)) or "-", f"{layer.params:,}",
-             f"{layer.macs:,}", human_bytes(layer.activation_bytes), human_bytes(layer.batch_activation_bytes))
-            for layer in inspection.layers]
-    rows.append(("total", "", "", f"{inspection.total_params:,}", f"{inspection.total_macs:,}",
-                 human_bytes(inspection.total_activation_bytes), human_bytes(inspection.total_batch_activation_bytes)))
+    rows = [
+        (
+            layer.name,
+            layer.type,
+            "x".join(map(str, layer.output_shape)) or "-",
+            f"{layer.params:,}",
+            f"{layer.macs:,}",
+            human_bytes(layer.activation_bytes),
+            human_bytes(layer.batch_activation_bytes),
+        )
+        for layer in inspection.layers
+    ]
+    rows.append(
+        (
+            "total",
+            "",
+            "",
+            f"{inspection.total_params:,}",
+            f"{inspection.total_macs:,}",
+            human_bytes(inspection.total_activation_bytes),
+            human_bytes(inspection.total_batch_activation_bytes),
+        )
+    )
     return rows
 
 
@@ -176,7 +212,9 @@ def first_conv_filters(model: nn.Module) -> tuple[str, np.ndarray] | None:
 
 
 @torch.no_grad()
-def feature_maps(model: nn.Module, image: np.ndarray, normalization: tuple[float, float]) -> list[tuple[str, np.ndarray]]:
+def feature_maps(
+    model: nn.Module, image: np.ndarray, normalization: tuple[float, float]
+) -> list[tuple[str, np.ndarray]]:
     """Every conv layer's output (channels, h, w) for one 28x28 digit (uint8, or float in [0, 1]), in order,
     from one eval-mode forward pass with the input normalised as the model was trained."""
     mean, std = normalization
@@ -186,8 +224,9 @@ def feature_maps(model: nn.Module, image: np.ndarray, normalization: tuple[float
     x = (x - mean) / std
     names = {m: n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     maps: list[tuple[str, np.ndarray]] = []
-    handles = [m.register_forward_hook(lambda m, i, o: maps.append((names[m], o[0].float().cpu().numpy())))
-               for m in names]
+    handles = [
+        m.register_forward_hook(lambda m, i, o: maps.append((names[m], o[0].float().cpu().numpy()))) for m in names
+    ]
     was_training = model.training
     model.eval()
     try:

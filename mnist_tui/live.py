@@ -26,7 +26,9 @@ STALE_AFTER = 60.0  # seconds without a heartbeat after which a writer we cannot
 START_GRACE = 60.0  # seconds a new folder may have no live.json yet (the child is still importing torch)
 MAX_LINE = 64 * 1024  # longest event line a reader accepts; longer ones are skipped
 
-_EVENT_TYPES = {cls.__name__: cls for cls in (ev.RunStarted, ev.BatchProgress, ev.EpochCompleted, ev.RunFinished, ev.RunFailed)}
+_EVENT_TYPES = {
+    cls.__name__: cls for cls in (ev.RunStarted, ev.BatchProgress, ev.EpochCompleted, ev.RunFinished, ev.RunFailed)
+}
 
 
 # ---------------------------------------------------------------- events as lines

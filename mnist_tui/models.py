@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int = 3, padding: int = 1, act: type[nn.Module] = nn.ReLU, bias: bool = False) -> list[nn.Module]:
+def conv_bn(
+    c_in: int, c_out: int, kernel: int = 3, padding: int = 1, act: type[nn.Module] = nn.ReLU, bias: bool = False
+) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias), nn.BatchNorm2d(c_out), act()]
 
 
@@ -36,12 +38,18 @@ def stem(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     The statistics and the fold are computed in float64. The weight gradient of a normalised conv is a
     small difference of large terms (BN's output is invariant to the weight's scale), so an error in
     the variance or in `rsqrt` comes out several hundred times larger in the gradient (for `compact`,
-    6e-5 in `rsqrt` gave 4%): fp32 statistics that round differently on another CPU made it 0.13% off. In float64 those tensors (k*k and channel sized)
-    cost well under a millisecond, and only the conv itself runs in the input's precision, as
-    `bn(conv(x))`'s does.
+    6e-5 in `rsqrt` gave 4%): fp32 statistics that round differently on another CPU made it 0.13% off.
+    In float64 those tensors (k*k and channel sized) cost well under a millisecond, and only the conv
+    itself runs in the input's precision, as `bn(conv(x))`'s does.
     """
-    simple = (conv.in_channels == 1 and conv.groups == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1)
-              and isinstance(conv.padding, tuple) and conv.padding_mode == "zeros")
+    simple = (
+        conv.in_channels == 1
+        and conv.groups == 1
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and isinstance(conv.padding, tuple)
+        and conv.padding_mode == "zeros"
+    )
     # An input that wants a gradient (saliency in training mode, say) also needs the part that flows
     # through the batch statistics, which are computed here without one.
     if not (simple and bn.training and bn.track_running_stats and bn.affine) or x.requires_grad:
@@ -126,7 +134,8 @@ class DSCNN(nn.Module):
         self.features = nn.Sequential(
             *conv_bn_pool(1, c1, bias=True),
             *conv_bn_pool(c1, c2, bias=True),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.classifier = nn.Linear(c2, 10)
 
@@ -141,9 +150,16 @@ class VGGish(nn.Module):
         super().__init__()
         gelu = nn.GELU
         self.features = nn.Sequential(
-            *conv_bn(1, 32, act=gelu), *conv_bn(32, 32, act=gelu), nn.MaxPool2d(2), nn.Dropout2d(0.2),
-            *conv_bn(32, 64, act=gelu), *conv_bn(64, 64, act=gelu), nn.MaxPool2d(2), nn.Dropout2d(0.25),
-            *conv_bn(64, 128, act=gelu), nn.Dropout2d(0.3),
+            *conv_bn(1, 32, act=gelu),
+            *conv_bn(32, 32, act=gelu),
+            nn.MaxPool2d(2),
+            nn.Dropout2d(0.2),
+            *conv_bn(32, 64, act=gelu),
+            *conv_bn(64, 64, act=gelu),
+            nn.MaxPool2d(2),
+            nn.Dropout2d(0.25),
+            *conv_bn(64, 128, act=gelu),
+            nn.Dropout2d(0.3),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(6272, 512), nn.BatchNorm1d(512), nn.GELU(), nn.Dropout(0.35), nn.Linear(512, 10)
@@ -159,7 +175,7 @@ class ConvNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_bn_pool(1, 16, padding=2, bias=True),   # 28 -> 30 -> 15
+            *conv_bn_pool(1, 16, padding=2, bias=True),  # 28 -> 30 -> 15
             *conv_bn_pool(16, 32, padding=2, bias=True),  # 15 -> 17 -> 8
         )
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, 10))
@@ -174,12 +190,12 @@ class Compact(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            *conv_bn(1, 10, padding=0),    # 26
-            *conv_bn_pool(10, 16, padding=0),   # 24 -> 12
+            *conv_bn(1, 10, padding=0),  # 26
+            *conv_bn_pool(10, 16, padding=0),  # 24 -> 12
             *conv_bn(16, 10, kernel=1, padding=0),  # 1x1 transition
-            *conv_bn(10, 16, padding=0),   # 10
-            *conv_bn(16, 16, padding=0),   # 8
-            *conv_bn(16, 14, padding=0),   # 6
+            *conv_bn(10, 16, padding=0),  # 10
+            *conv_bn(16, 16, padding=0),  # 8
+            *conv_bn(16, 14, padding=0),  # 6
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(14, 10, 1, bias=True),
             nn.Flatten(),
@@ -210,16 +226,41 @@ def register(spec: ModelSpec) -> None:
     REGISTRY[spec.name] = spec
 
 
-register(ModelSpec("1-layer", LayeredCNN, "conv32, BN, no dropout", "reference menu app", {"channels": (32,), "dropout": 0.0}))
-register(ModelSpec("2-layer", LayeredCNN, "conv32-64, BN, dropout 0.2", "reference menu app", {"channels": (32, 64), "dropout": 0.2}))
-register(ModelSpec("3-layer", LayeredCNN, "conv32-64-128, BN, dropout 0.3", "reference menu app", {"channels": (32, 64, 128), "dropout": 0.3}))
+register(
+    ModelSpec(
+        "1-layer", LayeredCNN, "conv32, BN, no dropout", "reference menu app", {"channels": (32,), "dropout": 0.0}
+    )
+)
+register(
+    ModelSpec(
+        "2-layer",
+        LayeredCNN,
+        "conv32-64, BN, dropout 0.2",
+        "reference menu app",
+        {"channels": (32, 64), "dropout": 0.2},
+    )
+)
+register(
+    ModelSpec(
+        "3-layer",
+        LayeredCNN,
+        "conv32-64-128, BN, dropout 0.3",
+        "reference menu app",
+        {"channels": (32, 64, 128), "dropout": 0.3},
+    )
+)
 register(ModelSpec("ds-cnn-v1", DSCNN, "conv16-32, GAP", "ds-cnn project", {"c1": 16, "c2": 32}))
 register(ModelSpec("ds-cnn-v2", DSCNN, "conv14-28, GAP", "ds-cnn project", {"c1": 14, "c2": 28}))
 register(ModelSpec("ds-cnn-v3", DSCNN, "conv18-36, GAP", "ds-cnn project", {"c1": 18, "c2": 36}))
-register(ModelSpec(
-    "vgg", VGGish, "VGG blocks 32-64-128, GELU, 512 head", "vgg project",
-    train_defaults={"schedule": "step", "step_size": 10, "gamma": 0.5, "label_smoothing": 0.1},
-))
+register(
+    ModelSpec(
+        "vgg",
+        VGGish,
+        "VGG blocks 32-64-128, GELU, 512 head",
+        "vgg project",
+        train_defaults={"schedule": "step", "step_size": 10, "gamma": 0.5, "label_smoothing": 0.1},
+    )
+)
 register(ModelSpec("convnet", ConvNet, "conv16-32 (pad 2), linear", "convnet tutorial"))
 register(ModelSpec("compact", Compact, "<8k params, 1x1 transition, GAP", "mnist-tui"))
 
@@ -251,7 +292,11 @@ def _checked_value(label: str, default, value):
             raise ValueError(f"{label} must be a whole number from 1 to {MAX_WIDTH}, not {value!r:.40}")
         return value
     if isinstance(default, float):  # a dropout probability, the only float argument
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value < 1):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and 0 <= value < 1)
+        ):
             raise ValueError(f"{label} must be a number in [0, 1), not {value!r:.40}")
         return float(value)
     if isinstance(default, tuple):  # widths of the layers
@@ -287,8 +332,11 @@ def check_checkpoint(checkpoint) -> tuple[ModelSpec, dict]:
         raise ValueError("it names no model")
     spec = get_spec(name)
     weights = checkpoint.get("state_dict")
-    if not isinstance(weights, dict) or not weights or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+    if (
+        not isinstance(weights, dict)
+        or not weights
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items())
+    ):
         raise ValueError("it holds no weights (state_dict)")
     config = checkpoint.get("config", {})
     if not isinstance(config, dict) or not isinstance(config.get("data_dir") or "", str):
@@ -315,7 +363,10 @@ def activation_bytes(model: nn.Module) -> int:
 
     def hook(module, inputs, output):
         nonlocal peak
-        size = sum(t.numel() * t.element_size() for t in inputs if torch.is_tensor(t)) + output.numel() * output.element_size()
+        size = (
+            sum(t.numel() * t.element_size() for t in inputs if torch.is_tensor(t))
+            + output.numel() * output.element_size()
+        )
         peak = max(peak, size)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
@@ -342,4 +393,6 @@ class ModelInfo:
 def describe(name: str) -> ModelInfo:
     spec = get_spec(name)
     model = spec.create()
-    return ModelInfo(name, count_params(model), size_bytes(model), activation_bytes(model), spec.description, spec.source)
+    return ModelInfo(
+        name, count_params(model), size_bytes(model), activation_bytes(model), spec.description, spec.source
+    )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # numpy, torch and the model code load inside the functions that need them, so `mnist-tui` and its menu
 # start at once (cli.build_parser imports this module for add_parser)
@@ -139,11 +142,15 @@ def cmd_predict(args) -> int:
 
     stale = clear_stale_default(args.runs_dir)
     if stale:
-        print(f"mnist-tui: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; "
-              "cleared it", file=sys.stderr)
+        print(
+            f"mnist-tui: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
+            file=sys.stderr,
+        )
     loaded = load_model(args.runs_dir, args.run)
     if not args.run:  # say which run answered, on stderr so the result lines stay one per image
-        print(f"mnist-tui: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
+        print(
+            f"mnist-tui: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr
+        )
     results = predict_files(loaded.run, args.images)
     for result in results:
         if result.error:

@@ -84,8 +84,11 @@ def _reduce_while_decoding(path: Path, image) -> None:
         width, height = image.size
         if width * height <= MAX_PIXELS:
             return
-    raise ImageError(path, f"image too large: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-                           f"the limit is {MAX_PIXELS / 1e6:.0f}")
+    raise ImageError(
+        path,
+        f"image too large: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+        f"the limit is {MAX_PIXELS / 1e6:.0f}",
+    )
 
 
 def to_gray(image) -> np.ndarray:
@@ -194,7 +197,8 @@ def fit_box(ink: np.ndarray, box: int = BOX) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if size == (w, h):
         return ink.astype(np.float32)
-    # Lanczos averages over the source when shrinking (anti-aliasing); bilinear keeps upscaled strokes soft, like MNIST's
+    # Lanczos averages over the source when shrinking (anti-aliasing); bilinear keeps upscaled strokes soft,
+    # like MNIST's
     resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
     scaled = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, resample), dtype=np.float32)
     scaled = scaled.clip(0, 1)  # Lanczos rings slightly below 0 and above 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .fileio import MAX_JSON_BYTES, fsync_dir, load_json_object, read_json, write_atomic
+from .fileio import fsync_dir, load_json_object, read_json, write_atomic
 
 RUNNING_SUFFIX = "_running"
 CONFIG = "config.json"
@@ -74,13 +74,17 @@ class Summary:
     resumed: int = 0  # times the run was resumed
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Summary":
+    def from_dict(cls, values: dict) -> Summary:
         out = cls()
         for f in dataclasses.fields(cls):
             if f.name in values:
                 value = values[f.name]
                 if f.name in ("val_acc", "test_acc", "train_seconds", "ema_decay"):
-                    value = value if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+                    value = (
+                        value
+                        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                        else None
+                    )
                 elif f.name in ("params", "epochs", "best_epoch"):
                     value = value if isinstance(value, int) and not isinstance(value, bool) else None
                 elif f.name in ("epochs_run", "resumed"):
@@ -239,7 +243,15 @@ def read_metrics(run_dir: Path, strict: bool = False) -> list[dict]:
     return rows
 
 
-def save_checkpoint(path: Path, model_name: str, model_args: dict, state_dict: dict, config: dict, metrics: dict, normalization: tuple[float, float]) -> None:
+def save_checkpoint(
+    path: Path,
+    model_name: str,
+    model_args: dict,
+    state_dict: dict,
+    config: dict,
+    metrics: dict,
+    normalization: tuple[float, float],
+) -> None:
     """A self-describing checkpoint, written atomically so a loader never sees half of one."""
     import torch
 
@@ -284,7 +296,9 @@ def load_checkpoint(path: Path | str, device: str = "cpu"):
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
-        raise RunError(f"{path}: the weights do not match the {checkpoint['model_name']} architecture ({first})") from None
+        raise RunError(
+            f"{path}: the weights do not match the {checkpoint['model_name']} architecture ({first})"
+        ) from None
     model.to(device).eval()
     return model, checkpoint
 
@@ -369,11 +383,26 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
     except (OSError, ValueError) as error:
         model, augment = _label(path.name)
         reason = str(error) if isinstance(error, ValueError) else (error.strerror or str(error))
-        return RunInfo(path, path.name, started, model, augment, Status.UNREADABLE.value, 0, None, None, None, None,
-                       reason=f"unreadable: {reason}")
+        return RunInfo(
+            path,
+            path.name,
+            started,
+            model,
+            augment,
+            Status.UNREADABLE.value,
+            0,
+            None,
+            None,
+            None,
+            None,
+            reason=f"unreadable: {reason}",
+        )
     resolved = config.get("resolved") if isinstance(config.get("resolved"), dict) else {}
-    summary = summary or Summary(status=Status.RUNNING.value if running else Status.INTERRUPTED.value,
-                                 epochs_run=len(metrics), reason=None if running else "the run ended without a summary")
+    summary = summary or Summary(
+        status=Status.RUNNING.value if running else Status.INTERRUPTED.value,
+        epochs_run=len(metrics),
+        reason=None if running else "the run ended without a summary",
+    )
     status = summary.status
     if running:
         status = Status.RUNNING.value
@@ -382,13 +411,29 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
     model = summary.model if summary.model != "?" else str(config.get("model", "?"))
     images = resolved.get("train_images") if isinstance(resolved.get("train_images"), int) else None
     progress = _progress(path) if running else None
-    epochs = summary.epochs if summary.epochs is not None else config.get("epochs") if isinstance(config.get("epochs"), int) else None
+    epochs = (
+        summary.epochs
+        if summary.epochs is not None
+        else config.get("epochs")
+        if isinstance(config.get("epochs"), int)
+        else None
+    )
     return RunInfo(
-        path=path, name=path.name, started=started, model=model,
-        augment=bool(summary.augment or config.get("augment", False)), status=status,
+        path=path,
+        name=path.name,
+        started=started,
+        model=model,
+        augment=bool(summary.augment or config.get("augment", False)),
+        status=status,
         epochs_run=summary.epochs_run if not running else (progress[0] - 1 if progress else 0),
-        test_acc=summary.test_acc, val_acc=summary.val_acc, params=summary.params, train_seconds=summary.train_seconds,
-        epochs=epochs, reason=summary.reason or "", train_images=images, progress=progress,
+        test_acc=summary.test_acc,
+        val_acc=summary.val_acc,
+        params=summary.params,
+        train_seconds=summary.train_seconds,
+        epochs=epochs,
+        reason=summary.reason or "",
+        train_images=images,
+        progress=progress,
     )
 
 

@@ -1,4 +1,5 @@
-"""Saliency maps (gradient x input, vanilla gradient, SmoothGrad) and one-call prediction with saliency for a 28x28 digit."""
+"""Saliency maps (gradient x input, vanilla gradient, SmoothGrad) and one-call prediction with saliency
+for a 28x28 digit."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def normalise(grad: torch.Tensor) -> np.ndarray:
     return grad.numpy().astype(np.float32)
 
 
-def _input_gradients(model, batch: torch.Tensor, target: int | None,
-                     normalization: tuple[float, float] = (MEAN, STD)) -> tuple[torch.Tensor, torch.Tensor]:
+def _input_gradients(
+    model, batch: torch.Tensor, target: int | None, normalization: tuple[float, float] = (MEAN, STD)
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits for (n, 28, 28) images in [0, 1], and d logit[target] / d input per image.
 
     The target defaults to the top class of the first image. Eval mode, so BatchNorm and dropout
@@ -87,8 +89,14 @@ def vanilla_gradient(model, image, target: int | None = None) -> np.ndarray:
     return normalise(grad[0])
 
 
-def smoothgrad(model, image, target: int | None = None, samples: int = SMOOTHGRAD_SAMPLES,
-               noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> np.ndarray:
+def smoothgrad(
+    model,
+    image,
+    target: int | None = None,
+    samples: int = SMOOTHGRAD_SAMPLES,
+    noise: float = SMOOTHGRAD_NOISE,
+    seed: int = 0,
+) -> np.ndarray:
     """SmoothGrad (Smilkov et al. 2017): mean |gradient| over noisy copies, normalised to [0, 1].
 
     The noise is seeded so that the same image always gives the same map.
@@ -118,8 +126,9 @@ def input_x_gradient(model, image, target: int | None = None) -> np.ndarray:
     return normalise(grad[0] * x[0].detach())
 
 
-def predict_with_saliency(model, image, method: str = DEFAULT_METHOD, samples: int = SMOOTHGRAD_SAMPLES,
-                          noise: float = SMOOTHGRAD_NOISE) -> Prediction:
+def predict_with_saliency(
+    model, image, method: str = DEFAULT_METHOD, samples: int = SMOOTHGRAD_SAMPLES, noise: float = SMOOTHGRAD_NOISE
+) -> Prediction:
     """Probabilities, top class and saliency for one preprocessed 28x28 digit (uint8 or float [0, 1]).
 
     `model` is an `inference.RunModel` or a bare model. The probabilities come from `inference.run_logits`,

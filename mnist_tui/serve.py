@@ -7,7 +7,8 @@ import ipaddress
 import secrets
 import socket
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
@@ -46,7 +47,7 @@ def host_of(header: str) -> str:
     """The name in a Host header or an Origin's netloc, without the port: `[::1]:8000` -> `::1`."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
+        return header[1 : header.find("]")] if "]" in header else header
     if header.count(":") == 1:
         return header.split(":", 1)[0]
     return header  # a bare IPv6 address, or a name
@@ -79,8 +80,16 @@ class GuardedServer(Server):
     """textual-serve's Server behind a token, an Origin check for WebSockets, a Host allow-list, and no
     directory listings."""
 
-    def __init__(self, command: str, host: str, port: int, token: str, allow_hosts: Iterable[str] = (),
-                 title: str = "mnist-tui", announce=print):
+    def __init__(
+        self,
+        command: str,
+        host: str,
+        port: int,
+        token: str,
+        allow_hosts: Iterable[str] = (),
+        title: str = "mnist-tui",
+        announce=print,
+    ):
         super().__init__(command, host=host, port=port, title=title)
         self.token = token
         self.hosts = HostCheck(host, allow_hosts)
@@ -126,12 +135,14 @@ class GuardedServer(Server):
     async def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
         aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
-        app.add_routes([
-            web.get("/", self.handle_index, name="index"),
-            web.get("/ws", self.handle_websocket, name="websocket"),
-            web.get("/download/{key}", self.handle_download, name="download"),
-            web.static("/static", self.statics_path, show_index=False, name="static"),
-        ])
+        app.add_routes(
+            [
+                web.get("/", self.handle_index, name="index"),
+                web.get("/ws", self.handle_websocket, name="websocket"),
+                web.get("/download/{key}", self.handle_download, name="download"),
+                web.static("/static", self.statics_path, show_index=False, name="static"),
+            ]
+        )
         app.on_startup.append(self.on_startup)
         app.on_shutdown.append(self.on_shutdown)
         return app
@@ -145,7 +156,9 @@ class GuardedServer(Server):
         return {
             "font_size": int(font_size) if font_size.isdigit() else 16,
             "app_websocket_url": f"{ws_scheme}://{request.host}{request.app.router['websocket'].url_for()}",
-            "config": {"static": {"url": f"{base}{request.app.router['static'].url_for(filename='/')}".rstrip("/") + "/"}},
+            "config": {
+                "static": {"url": f"{base}{request.app.router['static'].url_for(filename='/')}".rstrip("/") + "/"}
+            },
             "application": {"name": self.title},
         }
 
@@ -163,9 +176,11 @@ def exposure_warning(host: str) -> str | None:
     """A loud line for stderr when the server is reachable from beyond this machine."""
     if is_loopback(host):
         return None
-    return ("WARNING: serving beyond this machine (--host {}): anyone who can reach this port and has the token "
-            "controls an app session as your user, with no TLS. Prefer the default host and an SSH tunnel: "
-            "ssh -L 8000:localhost:8000 this-host".format(host or "*"))
+    return (
+        "WARNING: serving beyond this machine (--host {}): anyone who can reach this port and has the token "
+        "controls an app session as your user, with no TLS. Prefer the default host and an SSH tunnel: "
+        "ssh -L 8000:localhost:8000 this-host".format(host or "*")
+    )
 
 
 def serve(command: str, host: str, port: int, token: str | None, allow_hosts: Iterable[str] = ()) -> None:
@@ -174,6 +189,7 @@ def serve(command: str, host: str, port: int, token: str | None, allow_hosts: It
     warning = exposure_warning(host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    server = GuardedServer(command, host, port, token or new_token(), allow_hosts,
-                           announce=lambda line: print(line, flush=True))
+    server = GuardedServer(
+        command, host, port, token or new_token(), allow_hosts, announce=lambda line: print(line, flush=True)
+    )
     server.serve()

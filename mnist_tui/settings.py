@@ -42,4 +42,3 @@ def save_form(values: dict, path: Path | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-

@@ -6,9 +6,10 @@ import math
 import platform
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 import torch._dynamo  # noqa: F401 - the first optimizer imports it (1.5 s here); pay that at import, not mid-run
@@ -113,7 +114,11 @@ class Recorder:
         runs.write_json(self.run_dir / runs.SUMMARY, summary)
         if status == "finished":
             (self.run_dir / runs.RESUME).unlink(missing_ok=True)  # nothing left to resume
-        target = runs.final_name(self.run_dir, status, test_acc) if self.run_dir.name.endswith(runs.RUNNING_SUFFIX) else self.run_dir
+        target = (
+            runs.final_name(self.run_dir, status, test_acc)
+            if self.run_dir.name.endswith(runs.RUNNING_SUFFIX)
+            else self.run_dir
+        )
         (self.run_dir / live.STOP).unlink(missing_ok=True)
         self(event_for(str(target)))
         if target != self.run_dir:
@@ -133,8 +138,10 @@ def save_resume_state(run_dir: Path, state: dict) -> None:
 def load_resume_state(run_dir: Path) -> dict:
     path = Path(run_dir) / runs.RESUME
     if not path.exists():
-        raise runs.RunError(f"{Path(run_dir).name} has no resume state ({runs.RESUME}); it ended before its first epoch "
-                            "or was trained by an older version")
+        raise runs.RunError(
+            f"{Path(run_dir).name} has no resume state ({runs.RESUME}); it ended before its first epoch "
+            "or was trained by an older version"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
@@ -144,8 +151,14 @@ def load_resume_state(run_dir: Path) -> dict:
     return state
 
 
-def fit(config: TrainConfig, report: Callable[[object], None] | None = None, stop: StopFlag | None = None,
-        run_id: str | None = None, run_dir: Path | str | None = None, resume: bool = False) -> RunResult:
+def fit(
+    config: TrainConfig,
+    report: Callable[[object], None] | None = None,
+    stop: StopFlag | None = None,
+    run_id: str | None = None,
+    run_dir: Path | str | None = None,
+    resume: bool = False,
+) -> RunResult:
     """Train, keep the best-validation (or the last) weights, test them, and record everything in a run folder.
 
     `run_dir` is a `..._running` folder made by the caller (the worker), else a new one is created.
@@ -180,7 +193,9 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        trainable = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
+        trainable = DistributedDataParallel(
+            model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None
+        )
     channels_last = memory_format == torch.channels_last
     # Normalise the whole training set once; a batch is then one gather (and an optional augmentation).
     train_x, train_y = prepare(splits.train_x, channels_last).to(device), splits.train_y.to(device)
@@ -221,22 +236,63 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
         stop.run_dir = stop.run_dir or run_dir
     else:
         stop = live.FolderStop(run_dir, stop)
-    resolved = {"device": str(device), "precision": precision, "threads": threads, "world_size": world,
-                "torch": torch.__version__, "python": platform.python_version(),
-                "synthetic_data": splits.synthetic, "train_images": len(splits.train_x)}
+    resolved = {
+        "device": str(device),
+        "precision": precision,
+        "threads": threads,
+        "world_size": world,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "synthetic_data": splits.synthetic,
+        "train_images": len(splits.train_x),
+    }
     record.write_config({**config.to_dict(), "resolved": resolved})
-    record(ev.RunStarted(run_id, str(run_dir), config.model, config.augment, params, config.epochs, steps, str(device),
-                         precision, start_epoch=first_epoch - 1))
+    record(
+        ev.RunStarted(
+            run_id,
+            str(run_dir),
+            config.model,
+            config.augment,
+            params,
+            config.epochs,
+            steps,
+            str(device),
+            precision,
+            start_epoch=first_epoch - 1,
+        )
+    )
 
     status, started = "finished", time.perf_counter() - elapsed
     try:
         for epoch in range(first_epoch, config.epochs + 1):
-            batches = train_batches(train_x, train_y, config.batch_size, generator, config.augment, channels_last, device,
-                                    (rank, world), aug_generator, limit=limit, erase_p=config.erase_p,
-                                    elastic=config.elastic, strength=config.aug_strength)
+            batches = train_batches(
+                train_x,
+                train_y,
+                config.batch_size,
+                generator,
+                config.augment,
+                channels_last,
+                device,
+                (rank, world),
+                aug_generator,
+                limit=limit,
+                erase_p=config.erase_p,
+                elastic=config.elastic,
+                strength=config.aug_strength,
+            )
             progress = _Progress(run_id, epoch, config.epochs, steps, world, record)
-            row = train_one_epoch(trainable, batches, optimizer, progress, config.label_smoothing,
-                                  scheduler if per_batch else None, ema, stop, device, precision)
+            row = train_one_epoch(
+                trainable,
+                batches,
+                optimizer,
+                progress,
+                config.label_smoothing,
+                scheduler if per_batch else None,
+                ema,
+                stop,
+                device,
+                precision,
+            )
             if row is None:
                 status = stop.status
                 break
@@ -255,25 +311,64 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
                 kept = {"epoch": epoch, "val_acc": val.acc}
                 checkpoint = (config.model, spec.args, scored.state_dict(), config.to_dict(), dict(row), (MEAN, STD))
             if run_dir:
-                record.epoch_done(history, checkpoint, {
-                    "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "ema": ema.state_dict() if ema is not None else None, "rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                    "generator": generator.get_state(), "aug_generator": aug_generator.get_state(),
-                    "history": history, "kept": kept, "lowest_val_loss": lowest_val_loss, "stale": stale,
-                    "elapsed": time.perf_counter() - started, "resumed": resumed,
-                })
-            record(ev.EpochCompleted(run_id, epoch, config.epochs, row["train_loss"], row["train_acc"], val.loss,
-                                     val.acc, row["lr"], row["seconds"], row["images_per_sec"], improved))
+                record.epoch_done(
+                    history,
+                    checkpoint,
+                    {
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "ema": ema.state_dict() if ema is not None else None,
+                        "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                        "generator": generator.get_state(),
+                        "aug_generator": aug_generator.get_state(),
+                        "history": history,
+                        "kept": kept,
+                        "lowest_val_loss": lowest_val_loss,
+                        "stale": stale,
+                        "elapsed": time.perf_counter() - started,
+                        "resumed": resumed,
+                    },
+                )
+            record(
+                ev.EpochCompleted(
+                    run_id,
+                    epoch,
+                    config.epochs,
+                    row["train_loss"],
+                    row["train_acc"],
+                    val.loss,
+                    val.acc,
+                    row["lr"],
+                    row["seconds"],
+                    row["images_per_sec"],
+                    improved,
+                )
+            )
             if config.patience and stale >= config.patience and epoch < config.epochs:
                 status = "stopped_early"
                 break
             if _should_stop(stop, world, device):
                 status = stop.status
                 break
-        return _finish(scored, config, splits, device, precision, channels_last, record, status, stop.reason, kept,
-                       history, params, started, resumed)
+        return _finish(
+            scored,
+            config,
+            splits,
+            device,
+            precision,
+            channels_last,
+            record,
+            status,
+            stop.reason,
+            kept,
+            history,
+            params,
+            started,
+            resumed,
+        )
     except BaseException as error:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         summary = _summary(config, params, history, kept, None, started, "failed", False, resumed)
@@ -281,7 +376,9 @@ def fit(config: TrainConfig, report: Callable[[object], None] | None = None, sto
         try:
             record.end(summary, "failed", None, lambda where: ev.RunFailed(run_id, where, reason))
         except OSError as write_error:  # a full disk: say why the folder could not record the failure
-            report(ev.RunFailed(run_id, str(run_dir), f"{reason} (and the run folder could not be updated: {write_error})"))
+            report(
+                ev.RunFailed(run_id, str(run_dir), f"{reason} (and the run folder could not be updated: {write_error})")
+            )
         raise
 
 
@@ -303,7 +400,14 @@ class _Progress:
     """Batch progress for one epoch: throttled BatchProgress events with speed and the run's ETA."""
 
     def __init__(self, run_id: str, epoch: int, epochs: int, steps: int, world: int, report):
-        self.run_id, self.epoch, self.epochs, self.steps, self.world, self.report = run_id, epoch, epochs, steps, world, report
+        self.run_id, self.epoch, self.epochs, self.steps, self.world, self.report = (
+            run_id,
+            epoch,
+            epochs,
+            steps,
+            world,
+            report,
+        )
         self.start = self.last = time.perf_counter()
 
     def due(self, batch: int) -> bool:
@@ -316,13 +420,33 @@ class _Progress:
     def __call__(self, batch: int, seen: int, loss: float, acc: float) -> None:
         elapsed = max(self.last - self.start, 1e-9)
         remaining = (self.steps - batch) + self.steps * (self.epochs - self.epoch)
-        self.report(ev.BatchProgress(self.run_id, self.epoch, self.epochs, batch, self.steps, loss,
-                                     seen * self.world / elapsed, remaining * elapsed / batch, acc))
+        self.report(
+            ev.BatchProgress(
+                self.run_id,
+                self.epoch,
+                self.epochs,
+                batch,
+                self.steps,
+                loss,
+                seen * self.world / elapsed,
+                remaining * elapsed / batch,
+                acc,
+            )
+        )
 
 
-def train_one_epoch(model, batches, optimizer, progress: _Progress, label_smoothing: float = 0.0, scheduler=None,
-                    ema=None, stop: StopFlag | None = None, device: torch.device | None = None,
-                    precision: str = "fp32") -> dict | None:
+def train_one_epoch(
+    model,
+    batches,
+    optimizer,
+    progress: _Progress,
+    label_smoothing: float = 0.0,
+    scheduler=None,
+    ema=None,
+    stop: StopFlag | None = None,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+) -> dict | None:
     """One pass over `batches`; returns the epoch's row, or None when `stop` was set mid-epoch."""
     model.train()
     device = device or torch.device("cpu")
@@ -347,8 +471,10 @@ def train_one_epoch(model, batches, optimizer, progress: _Progress, label_smooth
         if due or device.type == "cpu":  # on a GPU only check when reporting: .item() waits for the device
             value = loss.item()
             if not math.isfinite(value):
-                raise TrainingDiverged(f"loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch "
-                                       f"{progress.epoch}, batch {batch}: lower the learning rate")
+                raise TrainingDiverged(
+                    f"loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch "
+                    f"{progress.epoch}, batch {batch}: lower the learning rate"
+                )
             if due:
                 progress(batch, seen, value, correct.item() / seen)
         if stop is not None and _should_stop(stop, progress.world, device):
@@ -376,16 +502,41 @@ def _should_stop(stop: StopFlag, world: int, device: torch.device) -> bool:
 
 def _summary(config, params, history, kept, test_acc, started, status, stopped_early, resumed=0) -> dict:
     return runs.Summary(
-        status=status, model=config.model, augment=config.augment, params=params, epochs=config.epochs,
-        epochs_run=len(history), best_epoch=kept["epoch"] or None, kept=config.keep,
-        val_acc=kept["val_acc"] if kept["epoch"] else None, test_acc=test_acc,
-        train_seconds=round(time.perf_counter() - started, 3), stopped_early=stopped_early,
-        preset=config.preset or None, ema_decay=config.ema_decay or None, tta=config.tta, resumed=resumed,
+        status=status,
+        model=config.model,
+        augment=config.augment,
+        params=params,
+        epochs=config.epochs,
+        epochs_run=len(history),
+        best_epoch=kept["epoch"] or None,
+        kept=config.keep,
+        val_acc=kept["val_acc"] if kept["epoch"] else None,
+        test_acc=test_acc,
+        train_seconds=round(time.perf_counter() - started, 3),
+        stopped_early=stopped_early,
+        preset=config.preset or None,
+        ema_decay=config.ema_decay or None,
+        tta=config.tta,
+        resumed=resumed,
     ).to_dict()
 
 
-def _finish(model, config, splits, device, precision, channels_last, record: Recorder, status, reason, kept, history,
-            params, started, resumed) -> RunResult:
+def _finish(
+    model,
+    config,
+    splits,
+    device,
+    precision,
+    channels_last,
+    record: Recorder,
+    status,
+    reason,
+    kept,
+    history,
+    params,
+    started,
+    resumed,
+) -> RunResult:
     stopped_early = status == "stopped_early"
     status = "finished" if stopped_early else status
     test_acc = None
@@ -401,13 +552,16 @@ def _finish(model, config, splits, device, precision, channels_last, record: Rec
         test = score(run_logits(kept_run, splits.test_x), splits.test_y)
         test_acc = test.acc
         labels = splits.test_y.numpy()
-        runs.write_json(run_dir / runs.CONFUSION, {
-            "labels": list(range(10)),
-            "counts": confusion(labels, test.predictions).tolist(),
-            "per_class": per_class(labels, test.predictions),
-            "test_loss": test.loss,
-            "test_acc": test.acc,
-        })
+        runs.write_json(
+            run_dir / runs.CONFUSION,
+            {
+                "labels": list(range(10)),
+                "counts": confusion(labels, test.predictions).tolist(),
+                "per_class": per_class(labels, test.predictions),
+                "test_loss": test.loss,
+                "test_acc": test.acc,
+            },
+        )
         model = best_model
     summary = _summary(config, params, history, kept, test_acc, started, status, stopped_early, resumed)
     if reason:

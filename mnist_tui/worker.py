@@ -89,11 +89,18 @@ def child_main(argv: list[str] | None = None) -> int:
 
 def launch_detached(run_dir: Path, resume: bool = False, nice: int = 0) -> subprocess.Popen:
     """Start `python -m mnist_tui.worker RUN_DIR` in its own session, output to the folder's train.log."""
-    command = [sys.executable, "-m", "mnist_tui.worker", str(run_dir), "--nice", str(nice)] + (["--resume"] if resume else [])
+    command = [sys.executable, "-m", "mnist_tui.worker", str(run_dir), "--nice", str(nice)] + (
+        ["--resume"] if resume else []
+    )
     with open(Path(run_dir) / runs.LOG, "ab") as log:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True,
-            start_new_session=sys.platform != "win32", creationflags=DETACHED,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+            start_new_session=sys.platform != "win32",
+            creationflags=DETACHED,
         )
 
 
@@ -156,8 +163,12 @@ class TrainingService:
         if not (run_dir / runs.RESUME).exists():
             raise runs.RunError(f"{run_dir.name} has no resume state; it ended before its first epoch")
         config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG))
-        handle = RunHandle(f"run{next(self._ids)}-{runs.run_label(config.model, config.augment)}", config,
-                           run_dir=str(run_dir), resume=True)
+        handle = RunHandle(
+            f"run{next(self._ids)}-{runs.run_label(config.model, config.augment)}",
+            config,
+            run_dir=str(run_dir),
+            resume=True,
+        )
         return self._add(handle)
 
     def attach(self, run_dir: Path | str) -> str:
@@ -167,7 +178,9 @@ class TrainingService:
             for handle in self._runs.values():
                 if handle.run_dir and runs.stem(handle.run_dir) == runs.stem(run_dir):
                     return handle.run_id
-        handle = RunHandle(runs.stem(run_dir), None, status="running", run_dir=str(run_dir), started_at=time.monotonic())
+        handle = RunHandle(
+            runs.stem(run_dir), None, status="running", run_dir=str(run_dir), started_at=time.monotonic()
+        )
         record = live.read_live(run_dir) or {}
         handle.pid = record.get("pid") if isinstance(record.get("pid"), int) else None
         return self._add(handle)
@@ -184,8 +197,9 @@ class TrainingService:
             handle = self._runs[run_id]
             if handle.status == "pending":
                 handle.status, handle.ended = "cancelled", True
-                self._events.put(ev.RunFinished(run_id, handle.run_dir or "", "cancelled",
-                                                {"status": "cancelled", "epochs_run": 0}))
+                self._events.put(
+                    ev.RunFinished(run_id, handle.run_dir or "", "cancelled", {"status": "cancelled", "epochs_run": 0})
+                )
             elif handle.status == "running" and handle.cancel_requested_at is None and handle.run_dir:
                 handle.cancel_requested_at = time.monotonic()
                 try:

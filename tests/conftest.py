@@ -49,8 +49,15 @@ def tiny_config(synthetic_dir, runs_dir):
     from mnist_tui.config import make_config
 
     def make(**overrides):
-        values = dict(model="1-layer", epochs=2, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(runs_dir),
-                      threads=1, precision="fp32")
+        values = dict(
+            model="1-layer",
+            epochs=2,
+            batch_size=64,
+            data_dir=str(synthetic_dir),
+            runs_dir=str(runs_dir),
+            threads=1,
+            precision="fp32",
+        )
         values.update(overrides)
         return make_config(values.pop("model"), **values)
 
@@ -72,8 +79,15 @@ def trained_run(synthetic_dir, tmp_path_factory):
     from mnist_tui.config import make_config
     from mnist_tui.train import fit
 
-    config = make_config("1-layer", epochs=2, batch_size=64, data_dir=str(synthetic_dir),
-                         runs_dir=str(tmp_path_factory.mktemp("shared-runs")), threads=1, precision="fp32")
+    config = make_config(
+        "1-layer",
+        epochs=2,
+        batch_size=64,
+        data_dir=str(synthetic_dir),
+        runs_dir=str(tmp_path_factory.mktemp("shared-runs")),
+        threads=1,
+        precision="fp32",
+    )
     result = fit(config)
     assert result.status == "finished" and result.summary["test_acc"] > 0.9
     return result

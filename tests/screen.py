@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
 _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+"[^>]*>(.*?)</text>')
 CELL_WIDTH = 12.2  # Textual's SVG cell width
@@ -44,8 +44,13 @@ async def settle_screen(pilot, tries: int = 30) -> str:
     raise AssertionError(f"the screen did not settle after {tries} looks; last was:\n{previous}")
 
 
-async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 30, step: float = 0.1,
-                     context: Callable[[], str] = lambda: "") -> None:
+async def wait_until(
+    pilot,
+    condition: Callable[[], bool],
+    timeout: float = 30,
+    step: float = 0.1,
+    context: Callable[[], str] = lambda: "",
+) -> None:
     """Pause until `condition()` holds; past `timeout` seconds, fail with `context()` and the screen."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from screen import screen_text, wait_until
@@ -16,8 +15,11 @@ TIMEOUT = 150  # seconds for a spawned training to finish on a loaded 2-core mac
 
 async def wait_for(pilot, condition, timeout=TIMEOUT, step=0.2):
     def runs() -> str:
-        return "; runs: " + "; ".join(f"{v.label}: {v.status}, epoch {v.epoch}/{v.epochs}, batch {v.batch}/{v.batches} {v.reason}"
-                                       for v in pilot.app.board)
+        return "; runs: " + "; ".join(
+            f"{v.label}: {v.status}, epoch {v.epoch}/{v.epochs}, batch {v.batch}/{v.batches} {v.reason}"
+            for v in pilot.app.board
+        )
+
     await wait_until(pilot, condition, timeout, step, runs)
 
 
@@ -100,7 +102,8 @@ from mnist_tui.config import make_config
 async def main():
     app = make_app({str(runs_dir)!r}, {str(synthetic_dir)!r})
     async with app.run_test() as pilot:
-        config = make_config("1-layer", epochs=1, data_dir={str(synthetic_dir)!r}, runs_dir={str(runs_dir)!r}, threads=1)
+        config = make_config("1-layer", epochs=1, data_dir={str(synthetic_dir)!r}, runs_dir={str(runs_dir)!r},
+                             threads=1)
         (run_id,) = app.start_training([config])
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and app.board.runs[run_id].active:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from screen import screen_text
 
 from mnist_tui.app import make_app
 from mnist_tui.data import class_counts, load_arrays, split_indices
-
-from screen import screen_text
 
 CAPTION = re.compile(r"#([\d,]+) · label (\d)")
 
@@ -52,7 +51,7 @@ async def test_grid_pages_through_training_digits(runs_dir, synthetic_dir, size,
         shown = await wait_for(pilot, f"page 2/{pages}")
         second = captions(shown)
         assert [n for n, _ in second] == list(range(per_page + 1, 2 * per_page + 1))
-        assert [label for _, label in second] == labels[per_page:2 * per_page]
+        assert [label for _, label in second] == labels[per_page : 2 * per_page]
         assert second != first
 
         await pilot.press("pagedown")

@@ -65,9 +65,28 @@ async def test_compare_writes_its_table_while_covered(synthetic_dir, runs_dir):
 
 async def test_the_app_attaches_to_a_run_started_elsewhere(synthetic_dir, runs_dir):
     """A run started from the CLI (another terminal, or an earlier app) shows on the dashboard with its history."""
-    trainer = subprocess.Popen([sys.executable, "-m", "mnist_tui", "train", "--model", "1-layer", "--epochs", "200",
-                                "--patience", "0", "--threads", "1", "--data-dir", str(synthetic_dir), "--runs-dir",
-                                str(runs_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trainer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "train",
+            "--model",
+            "1-layer",
+            "--epochs",
+            "200",
+            "--patience",
+            "0",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(synthetic_dir),
+            "--runs-dir",
+            str(runs_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         folder = next(iter(runs_dir.glob("*_running")), None)
         import time
@@ -139,8 +158,13 @@ async def test_a_new_run_is_selected_and_s_names_the_run_it_stops(synthetic_dir,
         assert app.screen.selected().label == "2-layer"  # the new run, below the finished one, is selected
         await pilot.press("s")
         assert any("Stopping 2-layer" in n.message for n in app._notifications)  # the toast names the run
-        await wait_for(pilot, lambda: "2-layer  stopping after this batch" in screen_text(app)
-                       or "2-layer  cancelled" in screen_text(app), 10)
+        await wait_for(
+            pilot,
+            lambda: (
+                "2-layer  stopping after this batch" in screen_text(app) or "2-layer  cancelled" in screen_text(app)
+            ),
+            10,
+        )
         await wait_for(pilot, lambda: not app.board.active(), 60)
         assert [v.status for v in app.board] == ["finished", "cancelled"]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from screen import screen_text, wait_until
 
 from mnist_tui import runs
 from mnist_tui.app import make_app
 from mnist_tui.models import REGISTRY, build_model, describe
 from mnist_tui.screens.model import ModelScreen
-
-from screen import screen_text, wait_until
 
 
 def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5):
@@ -22,13 +21,30 @@ def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5):
     path = runs_dir / f"20260101-000000_{model}_acc{acc * 100:.2f}"
     path.mkdir()
     config = {"model": model, "batch_size": 32, "precision": "fp32", "channels_last": False, "eval_batch_size": 256}
-    runs.save_checkpoint(path / runs.CHECKPOINT, model, REGISTRY[model].args, build_model(model).state_dict(), config,
-                         {}, (0.1307, 0.3081))
+    runs.save_checkpoint(
+        path / runs.CHECKPOINT,
+        model,
+        REGISTRY[model].args,
+        build_model(model).state_dict(),
+        config,
+        {},
+        (0.1307, 0.3081),
+    )
     runs.write_json(path / "config.json", {**config, "resolved": {"precision": "fp32"}})
-    runs.write_json(path / "summary.json", {"model": model, "status": "finished", "test_acc": acc, "epochs_run": 1,
-                                            "epochs": 1, "params": describe(model).params})
-    runs.write_metrics(path, [{"epoch": 1, "train_loss": 1, "train_acc": 0.5, "val_loss": 1, "val_acc": 0.5,
-                               "lr": 1e-3, "seconds": 1}])
+    runs.write_json(
+        path / "summary.json",
+        {
+            "model": model,
+            "status": "finished",
+            "test_acc": acc,
+            "epochs_run": 1,
+            "epochs": 1,
+            "params": describe(model).params,
+        },
+    )
+    runs.write_metrics(
+        path, [{"epoch": 1, "train_loss": 1, "train_acc": 0.5, "val_loss": 1, "val_acc": 0.5, "lr": 1e-3, "seconds": 1}]
+    )
     return path
 
 

@@ -6,12 +6,11 @@ import re
 import shutil
 
 import pytest
+from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
 from mnist_tui.config import make_config
 from mnist_tui.train import fit
-
-from screen import screen_text, wait_until
 
 
 def notices(app) -> str:
@@ -20,7 +19,12 @@ def notices(app) -> str:
 
 
 async def wait_notice(pilot, text: str, timeout: float = 30) -> None:
-    await wait_until(pilot, lambda: text in notices(pilot.app), timeout, context=lambda: f" for notice {text!r}: {notices(pilot.app)!r}")
+    await wait_until(
+        pilot,
+        lambda: text in notices(pilot.app),
+        timeout,
+        context=lambda: f" for notice {text!r}: {notices(pilot.app)!r}",
+    )
 
 
 def screen_name(app) -> str:
@@ -32,8 +36,9 @@ async def wait_screen(pilot, name: str) -> None:
 
 
 async def wait_text(pilot, text: str | re.Pattern, timeout: float = 30) -> str:
-    await wait_until(pilot, lambda: re.search(text, screen_text(pilot.app)) is not None, timeout,
-                     context=lambda: f" for {text!r}")
+    await wait_until(
+        pilot, lambda: re.search(text, screen_text(pilot.app)) is not None, timeout, context=lambda: f" for {text!r}"
+    )
     return screen_text(pilot.app)
 
 
@@ -41,8 +46,17 @@ async def wait_text(pilot, text: str | re.Pattern, timeout: float = 30) -> str:
 def trained(synthetic_dir, tmp_path_factory):
     """One real 1-layer run on the synthetic data, trained once for the module."""
     root = tmp_path_factory.mktemp("newuser-runs")
-    return fit(make_config("1-layer", epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(root),
-                           threads=1, precision="fp32"))
+    return fit(
+        make_config(
+            "1-layer",
+            epochs=1,
+            batch_size=64,
+            data_dir=str(synthetic_dir),
+            runs_dir=str(root),
+            threads=1,
+            precision="fp32",
+        )
+    )
 
 
 @pytest.fixture
@@ -82,7 +96,9 @@ async def test_q_goes_back_one_screen_and_quits_from_the_menu(synthetic_dir, run
             await pilot.press("q")
             await wait_screen(pilot, "MenuScreen")
         await pilot.press("q")
-        await wait_until(pilot, lambda: not app.is_running or app._exit_renderables is not None or app.return_code is not None)
+        await wait_until(
+            pilot, lambda: not app.is_running or app._exit_renderables is not None or app.return_code is not None
+        )
 
 
 async def test_q_types_into_an_input_instead_of_leaving(with_model, synthetic_dir):
@@ -259,7 +275,9 @@ async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_di
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_text(pilot, "verified")
         app.deliver_screenshot()  # what the palette's Screenshot command runs
-        await wait_until(pilot, lambda: any((tmp_path / "shots").glob("*.svg")) if (tmp_path / "shots").exists() else False)
+        await wait_until(
+            pilot, lambda: any((tmp_path / "shots").glob("*.svg")) if (tmp_path / "shots").exists() else False
+        )
         await wait_notice(pilot, "Saved screenshot to")
         assert str(tmp_path / "shots") in notices(app) and "Failed" not in notices(app)
 
@@ -271,8 +289,18 @@ async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_di
 def poor_run(synthetic_dir, tmp_path_factory):
     """A barely trained 1-layer run: most of the 200 synthetic test images are wrong."""
     root = tmp_path_factory.mktemp("poor-runs")
-    return fit(make_config("1-layer", epochs=1, batch_size=64, lr=1e-5, data_dir=str(synthetic_dir), runs_dir=str(root),
-                           threads=1, precision="fp32")).run_dir
+    return fit(
+        make_config(
+            "1-layer",
+            epochs=1,
+            batch_size=64,
+            lr=1e-5,
+            data_dir=str(synthetic_dir),
+            runs_dir=str(root),
+            threads=1,
+            precision="fp32",
+        )
+    ).run_dir
 
 
 async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run, synthetic_dir, runs_dir):
@@ -303,7 +331,11 @@ async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run
         true = gallery.mistakes[0].true
         expected = sum(m.true == true for m in gallery.mistakes)
         app.screen.query_one("#gallery-true", Select).value = true
-        await wait_until(pilot, lambda: captions() and {t for t, _ in captions()} == {str(true)}, context=lambda: " for the true filter")
+        await wait_until(
+            pilot,
+            lambda: captions() and {t for t, _ in captions()} == {str(true)},
+            context=lambda: " for the true filter",
+        )
         assert f"of {expected} shown" in screen_text(app)
         pred = gallery.mistakes[0].pred
         app.screen.query_one("#gallery-pred", Select).value = pred

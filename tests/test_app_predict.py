@@ -8,14 +8,13 @@ import time
 
 import pytest
 from PIL import Image
+from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
 from mnist_tui.config import make_config
 from mnist_tui.data import load_arrays
 from mnist_tui.train import fit
 from mnist_tui.widgets.canvas import DigitCanvas
-
-from screen import screen_text, wait_until
 
 PERCENT = re.compile(r"predicted \d \(\d+\.\d%\)")
 
@@ -27,8 +26,18 @@ def trained(synthetic_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("predict-runs")
 
     def train(**overrides):
-        return fit(make_config("1-layer", epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(root),
-                               threads=1, precision="fp32", **overrides))
+        return fit(
+            make_config(
+                "1-layer",
+                epochs=1,
+                batch_size=64,
+                data_dir=str(synthetic_dir),
+                runs_dir=str(root),
+                threads=1,
+                precision="fp32",
+                **overrides,
+            )
+        )
 
     good = train()
     poor = train(lr=1e-6)

@@ -8,14 +8,13 @@ import shutil
 import threading
 
 import pytest
+from screen import screen_text
 
 from mnist_tui import events as ev
 from mnist_tui.app import make_app
 from mnist_tui.config import make_config
 from mnist_tui.messages import RunsChanged
 from mnist_tui.train import fit
-
-from screen import screen_text
 
 FAILED = "20200101-000000_3-layer_failed"
 
@@ -27,19 +26,24 @@ def trained(synthetic_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("trained-runs")
 
     def config(model, **overrides):
-        values = dict(epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(root), threads=1,
-                      precision="fp32")
+        values = dict(
+            epochs=1, batch_size=64, data_dir=str(synthetic_dir), runs_dir=str(root), threads=1, precision="fp32"
+        )
         return make_config(model, **{**values, **overrides})
 
     poor = fit(config("1-layer", lr=1e-5)).run_dir
     good = fit(config("2-layer")).run_dir
     stop = threading.Event()
-    cancelled = fit(config("compact", epochs=3),
-                    report=lambda e: stop.set() if isinstance(e, ev.EpochCompleted) else None, stop=stop).run_dir
+    cancelled = fit(
+        config("compact", epochs=3),
+        report=lambda e: stop.set() if isinstance(e, ev.EpochCompleted) else None,
+        stop=stop,
+    ).run_dir
     failed = root / FAILED
     failed.mkdir()
-    (failed / "summary.json").write_text(json.dumps({"model": "3-layer", "status": "failed", "epochs_run": 0,
-                                                     "reason": "RuntimeError: out of memory"}))
+    (failed / "summary.json").write_text(
+        json.dumps({"model": "3-layer", "status": "failed", "epochs_run": 0, "reason": "RuntimeError: out of memory"})
+    )
     return {"root": root, "poor": poor.name, "good": good.name, "cancelled": cancelled.name, "failed": FAILED}
 
 
@@ -126,8 +130,9 @@ async def test_open_a_run_and_switch_the_confusion_table(runs_copy, synthetic_di
         assert "mark as the default" in screen_text(pilot.app)
 
 
-async def test_cancelled_run_is_scored_on_demand_at_80x24_without_colour(runs_copy, synthetic_dir, trained,
-                                                                          monkeypatch):
+async def test_cancelled_run_is_scored_on_demand_at_80x24_without_colour(
+    runs_copy, synthetic_dir, trained, monkeypatch
+):
     monkeypatch.setenv("NO_COLOR", "1")
     cancelled = runs_copy / trained["cancelled"]
     assert not (cancelled / "confusion.json").exists()
@@ -196,7 +201,6 @@ async def test_failed_run_explains_why_it_cannot_open(runs_copy, synthetic_dir, 
         text = screen_text(pilot.app)
         assert "It failed, so it has no results" in text
         assert "mark as the default" in text  # still on Runs
-
 
 
 async def test_runs_refreshes_when_a_run_ends(one_run, synthetic_dir, trained):

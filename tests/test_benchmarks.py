@@ -26,12 +26,15 @@ def test_settings_take_the_field_type(accuracy):
     assert accuracy.parse_setting("tta=true") == ("tta", True)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "nope=1"], "config field"),
-    (["--set", "batch_size=big"], "batch_size: 'big' is not a valid int"),
-    (["--set", "aug_strength=0"], "augmentation strength"),
-    (["--set", "model=nope"], "unknown model 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "nope=1"], "config field"),
+        (["--set", "batch_size=big"], "batch_size: 'big' is not a valid int"),
+        (["--set", "aug_strength=0"], "augmentation strength"),
+        (["--set", "model=nope"], "unknown model 'nope'"),
+    ],
+)
 def test_bad_settings_stop_with_one_line(accuracy, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
         accuracy.main(["--quick", "--presets", "fast", *args])
@@ -40,8 +43,24 @@ def test_bad_settings_stop_with_one_line(accuracy, capsys, args, message):
 
 
 def test_settings_reach_the_run_and_the_results(accuracy, synthetic_dir, tmp_path):
-    assert accuracy.main(["--quick", "--presets", "fast", "--data-dir", str(synthetic_dir), "--threads", "1",
-                          "--set", "label_smoothing=0.2", "--out", "check"]) == 0
+    assert (
+        accuracy.main(
+            [
+                "--quick",
+                "--presets",
+                "fast",
+                "--data-dir",
+                str(synthetic_dir),
+                "--threads",
+                "1",
+                "--set",
+                "label_smoothing=0.2",
+                "--out",
+                "check",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((tmp_path / "check.json").read_text())
     fast = saved["presets"]["fast"]
     assert fast["settings"] == {"label_smoothing": 0.2}
@@ -52,6 +71,9 @@ def test_settings_reach_the_run_and_the_results(accuracy, synthetic_dir, tmp_pat
 def test_contention_policies_parse(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     contention = importlib.import_module("contention")
-    assert contention.parse_policy("GOMP_SPINCOUNT=10000,KMP_BLOCKTIME=1") == {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+    assert contention.parse_policy("GOMP_SPINCOUNT=10000,KMP_BLOCKTIME=1") == {
+        "GOMP_SPINCOUNT": "10000",
+        "KMP_BLOCKTIME": "1",
+    }
     with pytest.raises(Exception, match="NAME=VALUE"):
         contention.parse_policy("PASSIVE")

@@ -9,7 +9,9 @@ from mnist_tui.cli import main
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mnist_tui", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_tui", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_train_evaluate_and_runs(synthetic_dir, runs_dir, capsys):
@@ -32,8 +34,27 @@ def test_train_evaluate_and_runs(synthetic_dir, runs_dir, capsys):
 def test_evaluate_several_runs_scores_their_ensemble(synthetic_dir, runs_dir, capsys):
     common = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_dir)]
     for seed in ("0", "1"):
-        assert main(["train", "--model", "1-layer", "--epochs", "1", "--seed", seed, "--threads", "1",
-                     "--precision", "fp32", "--train-subset", "200", *common]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--model",
+                    "1-layer",
+                    "--epochs",
+                    "1",
+                    "--seed",
+                    seed,
+                    "--threads",
+                    "1",
+                    "--precision",
+                    "fp32",
+                    "--train-subset",
+                    "200",
+                    *common,
+                ]
+            )
+            == 0
+        )
     names = sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     capsys.readouterr()
     assert main(["evaluate", *names, *common]) == 0
@@ -42,7 +63,10 @@ def test_evaluate_several_runs_scores_their_ensemble(synthetic_dir, runs_dir, ca
     assert "ensemble of 2 (mean of their softmax probabilities): test accuracy" in out and "confusion matrix" in out
 
     assert main(["evaluate", names[0], names[0], *common]) == 1
-    assert capsys.readouterr().err.strip() == "mnist-tui: error: the same run is listed twice; an ensemble needs different runs"
+    assert (
+        capsys.readouterr().err.strip()
+        == "mnist-tui: error: the same run is listed twice; an ensemble needs different runs"
+    )
 
 
 def test_models_table(capsys):

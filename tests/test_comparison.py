@@ -2,39 +2,72 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from screen import screen_text, wait_until
 
 from mnist_tui import runs
 from mnist_tui.app import make_app
 from mnist_tui.cli import main
 from mnist_tui.comparison import compare_runs, curves
 
-from screen import screen_text, wait_until
-
 
 def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batch: int = 64) -> Path:
     """A finished run folder as training writes it, with two epochs of metrics."""
     path = runs_dir / f"{stamp}_{model}_acc{acc * 100:.2f}"
     path.mkdir()
-    config = {"model": model, "augment": False, "epochs": 2, "batch_size": batch, "lr": lr, "seed": 0,
-              "epoch_fraction": 1.0, "runs_dir": str(runs_dir), "resolved": {"precision": "fp32", "train_images": 1000}}
+    config = {
+        "model": model,
+        "augment": False,
+        "epochs": 2,
+        "batch_size": batch,
+        "lr": lr,
+        "seed": 0,
+        "epoch_fraction": 1.0,
+        "runs_dir": str(runs_dir),
+        "resolved": {"precision": "fp32", "train_images": 1000},
+    }
     runs.write_json(path / "config.json", config)
-    runs.write_json(path / "summary.json", {"model": model, "augment": False, "params": 1234, "epochs": 2,
-                                            "epochs_run": 2, "val_acc": acc - 0.01, "test_acc": acc,
-                                            "train_seconds": 4.0, "status": "finished"})
-    runs.write_metrics(path, [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "val_loss": 0.9 / e,
-                               "val_acc": acc - 0.05 / e, "lr": lr, "seconds": 2.0} for e in (1, 2)])
+    runs.write_json(
+        path / "summary.json",
+        {
+            "model": model,
+            "augment": False,
+            "params": 1234,
+            "epochs": 2,
+            "epochs_run": 2,
+            "val_acc": acc - 0.01,
+            "test_acc": acc,
+            "train_seconds": 4.0,
+            "status": "finished",
+        },
+    )
+    runs.write_metrics(
+        path,
+        [
+            {
+                "epoch": e,
+                "train_loss": 1.0 / e,
+                "train_acc": 0.5,
+                "val_loss": 0.9 / e,
+                "val_acc": acc - 0.05 / e,
+                "lr": lr,
+                "seconds": 2.0,
+            }
+            for e in (1, 2)
+        ],
+    )
     return path
 
 
 @pytest.fixture
 def three_runs(runs_dir):
-    return [fake_run(runs_dir, "20260101-000001", "1-layer", 0.91, 1e-3),
-            fake_run(runs_dir, "20260101-000002", "2-layer", 0.95, 1e-3),
-            fake_run(runs_dir, "20260101-000003", "3-layer", 0.97, 3e-3, batch=128)]
+    return [
+        fake_run(runs_dir, "20260101-000001", "1-layer", 0.91, 1e-3),
+        fake_run(runs_dir, "20260101-000002", "2-layer", 0.95, 1e-3),
+        fake_run(runs_dir, "20260101-000003", "3-layer", 0.97, 3e-3, batch=128),
+    ]
 
 
 def test_compare_runs_finds_the_fields_that_differ(three_runs):

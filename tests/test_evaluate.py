@@ -85,8 +85,14 @@ for _ in range(5):
     step()
 print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 5)
 """
-    faults = {mode: int(subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True,
-                                       check=True, timeout=120).stdout) for mode in ("default", "keep")}
+    faults = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True, timeout=120
+            ).stdout
+        )
+        for mode in ("default", "keep")
+    }
     assert faults["keep"] * 4 < faults["default"], faults  # here: about 500 against 5,000-12,000
 
 
@@ -103,11 +109,16 @@ def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_d
 
     assert [m.acc for m in members] == [evaluate_run(a).test_acc, evaluate_run(b).test_acc]
     test = load_splits(synthetic_dir)
-    probs = [predict_logits(load_checkpoint(path)[0], test.test_x, tta=tta).softmax(1) for path, tta in ((a, False), (b, True))]
+    probs = [
+        predict_logits(load_checkpoint(path)[0], test.test_x, tta=tta).softmax(1)
+        for path, tta in ((a, False), (b, True))
+    ]
     mean = (probs[0] + probs[1]) / 2
     assert (ensemble.predictions == mean.argmax(1).numpy()).all()
     assert ensemble.test_acc == pytest.approx((mean.argmax(1) == test.test_y).float().mean().item())
-    assert ensemble.test_loss == pytest.approx(-mean[range(len(test.test_y)), test.test_y].log().mean().item(), rel=1e-5)
+    assert ensemble.test_loss == pytest.approx(
+        -mean[range(len(test.test_y)), test.test_y].log().mean().item(), rel=1e-5
+    )
     assert ensemble.confusion.sum() == len(test.test_y)
 
     for bad, message in (([a], "at least two"), ([a, a], "listed twice")):

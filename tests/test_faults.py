@@ -3,9 +3,7 @@ clear one-line error or a screen that still works, never a traceback or a crash.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import stat
 import struct
 import subprocess
@@ -16,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from screen import screen_text, wait_until
 
 from mnist_tui import cli, data, fileio
 from mnist_tui.app import make_app
-
-from screen import screen_text, wait_until
 
 GLOO_REASON = "[/__w/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Connection closed by peer"
 
@@ -43,8 +40,9 @@ def one_line_error(err: str, *words: str) -> None:
 
 
 def run_subprocess(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mnist_tui", *map(str, args)], capture_output=True, text=True,
-                          timeout=240, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_tui", *map(str, args)], capture_output=True, text=True, timeout=240, **kwargs
+    )
 
 
 def write_run(runs_dir: Path, name: str, summary: dict | None = None, checkpoint: bool = True) -> Path:
@@ -56,11 +54,21 @@ def write_run(runs_dir: Path, name: str, summary: dict | None = None, checkpoint
     path.mkdir(parents=True)
     model = build_model("1-layer")
     write_json(path / "config.json", {"model": "1-layer", "augment": False})
-    write_json(path / "summary.json", summary or {"status": "finished", "model": "1-layer", "test_acc": 0.5,
-                                                  "val_acc": 0.5, "epochs_run": 1, "params": 1})
+    write_json(
+        path / "summary.json",
+        summary
+        or {"status": "finished", "model": "1-layer", "test_acc": 0.5, "val_acc": 0.5, "epochs_run": 1, "params": 1},
+    )
     if checkpoint:
-        save_checkpoint(path / "best.pt", "1-layer", {"channels": (32,), "dropout": 0.0}, model.state_dict(), {}, {},
-                        (0.1307, 0.3081))
+        save_checkpoint(
+            path / "best.pt",
+            "1-layer",
+            {"channels": (32,), "dropout": 0.0},
+            model.state_dict(),
+            {},
+            {},
+            (0.1307, 0.3081),
+        )
     return path
 
 
@@ -80,6 +88,7 @@ def digit_png(tmp_path) -> Path:
 
 def big_png(path: Path, width: int, height: int) -> Path:
     """A valid grayscale PNG of any size, written without holding the pixels: zlib of blank rows is tiny."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
@@ -95,8 +104,12 @@ def big_png(path: Path, width: int, height: int) -> Path:
 
 
 async def test_runs_screen_shows_a_failure_reason_that_looks_like_markup(runs_dir, synthetic_dir):
-    write_run(runs_dir, "20260101-000000_1-layer_failed", {"status": "failed", "model": "1-layer", "reason": GLOO_REASON},
-              checkpoint=False)
+    write_run(
+        runs_dir,
+        "20260101-000000_1-layer_failed",
+        {"status": "failed", "model": "1-layer", "reason": GLOO_REASON},
+        checkpoint=False,
+    )
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("r")
@@ -108,8 +121,11 @@ async def test_runs_screen_shows_a_failure_reason_that_looks_like_markup(runs_di
 
 
 async def test_runs_screen_shows_a_model_name_that_looks_like_markup(runs_dir, synthetic_dir):
-    write_run(runs_dir, "20260101-000000_1-layer_acc50.00", {"status": "finished", "model": "[/bold]x[link=y]",
-                                                             "test_acc": 0.5})
+    write_run(
+        runs_dir,
+        "20260101-000000_1-layer_acc50.00",
+        {"status": "finished", "model": "[/bold]x[link=y]", "test_acc": 0.5},
+    )
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("r")
@@ -135,8 +151,13 @@ def break_data(data_dir: Path, case: str) -> None:
         (root / data.SYNTHETIC_MANIFEST).write_text('{"md5": [1]}')
 
 
-BAD_DATA = ["directory-for-idx", "synthetic-json-garbage", "synthetic-json-list", "synthetic-json-no-md5",
-            "synthetic-json-md5-list"]
+BAD_DATA = [
+    "directory-for-idx",
+    "synthetic-json-garbage",
+    "synthetic-json-list",
+    "synthetic-json-no-md5",
+    "synthetic-json-md5-list",
+]
 
 
 @pytest.fixture
@@ -146,6 +167,7 @@ def bad_data(tmp_path):
         data.write_synthetic(folder, n_train=100, n_test=50)
         break_data(folder, case)
         return folder
+
     return make
 
 
@@ -169,8 +191,20 @@ def test_data_info_gives_one_line_for_bad_data(bad_data, capsys, case):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["directory-for-idx", "synthetic-json-garbage"])
 def test_train_gives_one_line_for_bad_data(bad_data, runs_dir, capsys, case):
-    status, out, err = run_cli(capsys, "train", "--model", "1-layer", "--epochs", "1", "--threads", "1",
-                               "--data-dir", bad_data(case), "--runs-dir", runs_dir)
+    status, out, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        "1-layer",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--data-dir",
+        bad_data(case),
+        "--runs-dir",
+        runs_dir,
+    )
     assert status == 1
     assert "Traceback" not in out + err
     assert err.count("\n") <= 1 or "failed:" in out, err
@@ -184,16 +218,24 @@ def craft(run_dir: Path, case: str) -> None:
 
     from mnist_tui.models import build_model
 
-    good = {"model_name": "1-layer", "model_args": {"channels": [32], "dropout": 0.0},
-            "state_dict": build_model("1-layer").state_dict(), "normalization": {"mean": 0.1307, "std": 0.3081},
-            "config": {}, "metrics": {}}
+    good = {
+        "model_name": "1-layer",
+        "model_args": {"channels": [32], "dropout": 0.0},
+        "state_dict": build_model("1-layer").state_dict(),
+        "normalization": {"mean": 0.1307, "std": 0.3081},
+        "config": {},
+        "metrics": {},
+    }
     payload = {
         "a-list": [1, 2, 3],
         "no-state-dict": {k: v for k, v in good.items() if k != "state_dict"},
         "an-extra-model-argument": {**good, "model_args": {"channels": [32], "dropout": 0.0, "evil": 1}},
         "channels-minus-5": {**good, "model_args": {"channels": [-5], "dropout": 0.0}},
-        "channels-200000": {**good, "model_name": "3-layer",
-                            "model_args": {"channels": [200000, 200000, 200000], "dropout": 0.0}},
+        "channels-200000": {
+            **good,
+            "model_name": "3-layer",
+            "model_args": {"channels": [200000, 200000, 200000], "dropout": 0.0},
+        },
         "channels-a-string": {**good, "model_args": {"channels": "abc", "dropout": 0.0}},
         "dropout-7": {**good, "model_args": {"channels": [32], "dropout": 7.0}},
         "model-name-a-list": {**good, "model_name": ["1-layer"]},
@@ -202,8 +244,17 @@ def craft(run_dir: Path, case: str) -> None:
     torch.save(payload, run_dir / "best.pt")
 
 
-CRAFTED = ["a-list", "no-state-dict", "an-extra-model-argument", "channels-minus-5", "channels-200000",
-           "channels-a-string", "dropout-7", "model-name-a-list", "state-dict-of-numbers"]
+CRAFTED = [
+    "a-list",
+    "no-state-dict",
+    "an-extra-model-argument",
+    "channels-minus-5",
+    "channels-200000",
+    "channels-a-string",
+    "dropout-7",
+    "model-name-a-list",
+    "state-dict-of-numbers",
+]
 
 
 @pytest.mark.parametrize("case", CRAFTED)
@@ -228,9 +279,14 @@ def test_model_args_are_checked_against_the_registry():
     assert check_model_args("1-layer", {"channels": [32], "dropout": 0.0}) == {"channels": (32,), "dropout": 0.0}
     assert check_model_args("ds-cnn-v1", {"c1": 16, "c2": 32}) == {"c1": 16, "c2": 32}
     assert check_model_args("vgg", {}) == {}
-    for name, args in [("vgg", {"width": 3}), ("1-layer", {"channels": [True]}), ("ds-cnn-v1", {"c1": 2.5}),
-                       ("ds-cnn-v1", {"c1": 10**9}), ("1-layer", {"channels": [32] * 50}),
-                       ("1-layer", {"dropout": float("nan")})]:
+    for name, args in [
+        ("vgg", {"width": 3}),
+        ("1-layer", {"channels": [True]}),
+        ("ds-cnn-v1", {"c1": 2.5}),
+        ("ds-cnn-v1", {"c1": 10**9}),
+        ("1-layer", {"channels": [32] * 50}),
+        ("1-layer", {"dropout": float("nan")}),
+    ]:
         with pytest.raises(ValueError):
             check_model_args(name, args)
 
@@ -339,8 +395,9 @@ def test_a_large_jpeg_is_reduced_while_decoding(tmp_path):
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
 def test_train_rejects_a_non_finite_learning_rate(runs_dir, synthetic_dir, capsys, value):
-    status, out, err = run_cli(capsys, "train", "--model", "1-layer", f"--lr={value}", "--data-dir", synthetic_dir,
-                               "--runs-dir", runs_dir)
+    status, out, err = run_cli(
+        capsys, "train", "--model", "1-layer", f"--lr={value}", "--data-dir", synthetic_dir, "--runs-dir", runs_dir
+    )
     assert status == 1 and out == ""
     one_line_error(err, "finite")
     assert not any(runs_dir.iterdir())
@@ -357,7 +414,9 @@ def test_config_rejects_a_non_finite_field(field):
 # ---------------------------------------------------------------- Runs screen: mark default, read-only
 
 
-async def test_marking_a_default_run_in_a_read_only_runs_dir_shows_an_error(a_run, runs_dir, synthetic_dir, monkeypatch):
+async def test_marking_a_default_run_in_a_read_only_runs_dir_shows_an_error(
+    a_run, runs_dir, synthetic_dir, monkeypatch
+):
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(runs_dir))  # what mkstemp meets in a read-only folder
 
@@ -406,8 +465,11 @@ def test_write_atomic_fsyncs_the_file_and_then_its_directory(tmp_path, monkeypat
 @pytest.mark.slow
 def test_predict_json_into_a_closed_pipe_exits_quietly(a_run, runs_dir, digit_png):
     """`predict --json many.png | head -1`: the reader goes away; no BrokenPipeError is printed."""
-    process = subprocess.Popen([sys.executable, "-m", "mnist_tui", "predict", "--json", *[str(digit_png)] * 400,
-                                "--runs-dir", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_tui", "predict", "--json", *[str(digit_png)] * 400, "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     first = process.stdout.readline()
     process.stdout.close()  # as head does after its line
     err = process.stderr.read().decode()
@@ -420,11 +482,14 @@ def test_predict_json_into_a_closed_pipe_exits_quietly(a_run, runs_dir, digit_pn
 # ---------------------------------------------------------------- data files (pass on main)
 
 
-@pytest.mark.parametrize("case,message", [
-    ("truncated", "corrupted or truncated"),
-    ("padded", "corrupted or truncated"),
-    ("bad-magic", "corrupted or truncated"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("truncated", "corrupted or truncated"),
+        ("padded", "corrupted or truncated"),
+        ("bad-magic", "corrupted or truncated"),
+    ],
+)
 def test_a_corrupt_idx_file_gives_one_line(tmp_path, capsys, case, message):
     folder = tmp_path / "data"
     data.write_synthetic(folder, n_train=100, n_test=50)
@@ -444,9 +509,20 @@ def test_a_corrupt_idx_file_is_named_by_the_decoder():
 @pytest.mark.slow
 def test_fetch_without_a_network_gives_one_line(tmp_path):
     unreachable = "http://127.0.0.1:9"  # the discard port: refused at once
-    env = {**os.environ, "http_proxy": unreachable, "https_proxy": unreachable, "HTTP_PROXY": unreachable,
-           "HTTPS_PROXY": unreachable, "no_proxy": "", "NO_PROXY": "", "PIP_INDEX_URL": unreachable + "/simple",
-           "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1", "PIP_FIND_LINKS": ""}
+    env = {
+        **os.environ,
+        "http_proxy": unreachable,
+        "https_proxy": unreachable,
+        "HTTP_PROXY": unreachable,
+        "HTTPS_PROXY": unreachable,
+        "no_proxy": "",
+        "NO_PROXY": "",
+        "PIP_INDEX_URL": unreachable + "/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_FIND_LINKS": "",
+    }
     done = run_subprocess("data", "fetch", "--data-dir", tmp_path / "data", env=env)
     assert done.returncode == 1
     one_line_error(done.stderr, "could not fetch MNIST")

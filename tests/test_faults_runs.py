@@ -22,7 +22,9 @@ BAD_FOLDERS = {
     "config-list": {runs.CONFIG: "[]"},
     "summary-nested": {runs.SUMMARY: "[" * 100_000 + "]" * 100_000},
     "summary-huge": {runs.SUMMARY: '{"pad": "' + "x" * (5 * 1024 * 1024) + '"}'},
-    "summary-wrong-types": {runs.SUMMARY: '{"status": "finished", "test_acc": "99%", "params": [1], "epochs_run": null}'},
+    "summary-wrong-types": {
+        runs.SUMMARY: '{"status": "finished", "test_acc": "99%", "params": [1], "epochs_run": null}'
+    },
 }
 
 
@@ -39,7 +41,7 @@ def messy_runs(good_run, tmp_path) -> Path:
     import shutil
 
     shutil.copytree(good_run, runs_dir / good_run.name)
-    for n, (label, files) in enumerate(BAD_FOLDERS.items()):
+    for n, files in enumerate(BAD_FOLDERS.values()):
         folder = runs_dir / f"20200101-00000{n}_1-layer_acc90.00"
         folder.mkdir()
         (folder / runs.CONFIG).write_text('{"model": "1-layer"}')
@@ -101,20 +103,37 @@ async def test_the_runs_screen_survives_bad_folders(messy_runs, synthetic_dir):
 def test_the_runs_dir_is_a_file_or_read_only(tmp_path, synthetic_dir):
     blocker = tmp_path / "runs"
     blocker.write_text("not a folder")
-    out = run_cli("train", "--model", "1-layer", "--epochs", "1", "--runs-dir", str(blocker), "--data-dir", str(synthetic_dir))
+    out = run_cli(
+        "train", "--model", "1-layer", "--epochs", "1", "--runs-dir", str(blocker), "--data-dir", str(synthetic_dir)
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr and "runs dir" in out.stderr
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        out = run_cli("train", "--model", "1-layer", "--epochs", "1", "--runs-dir", str(locked), "--data-dir", str(synthetic_dir))
+        out = run_cli(
+            "train", "--model", "1-layer", "--epochs", "1", "--runs-dir", str(locked), "--data-dir", str(synthetic_dir)
+        )
         assert out.returncode == 1 and "Traceback" not in out.stderr
 
 
 def test_an_unwritable_compare_json_prints_the_table_and_one_line(tmp_path, synthetic_dir):
     runs_dir = tmp_path / "runs"
     (runs_dir / "compare.json").mkdir(parents=True)  # a folder where the file goes: the write fails
-    out = run_cli("compare", "--epochs", "1", "--train-subset", "100", "--jobs", "2", "--threads", "1",
-                  "--runs-dir", str(runs_dir), "--data-dir", str(synthetic_dir))
+    out = run_cli(
+        "compare",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "100",
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(runs_dir),
+        "--data-dir",
+        str(synthetic_dir),
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "could not write compare.json" in out.stderr and "3-layer-aug" in out.stdout
 

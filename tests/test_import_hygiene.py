@@ -8,9 +8,32 @@ import sys
 
 import pytest
 
-CORE = ["data", "models", "train", "runs", "evaluate", "augment", "batches", "config", "events", "device",
-        "worker", "distributed", "compare", "preprocess", "saliency", "inspect", "inference", "export", "comparison",
-        "settings", "places", "live", "fileio", "flags"]
+CORE = [
+    "data",
+    "models",
+    "train",
+    "runs",
+    "evaluate",
+    "augment",
+    "batches",
+    "config",
+    "events",
+    "device",
+    "worker",
+    "distributed",
+    "compare",
+    "preprocess",
+    "saliency",
+    "inspect",
+    "inference",
+    "export",
+    "comparison",
+    "settings",
+    "places",
+    "live",
+    "fileio",
+    "flags",
+]
 UI = ("textual", "rich", "plotext", "textual_plotext")
 # Libraries that probe for an optional UI package at import and use it only if asked: scikit-learn 1.9
 # tries `from rich.progress import ...` for its opt-in progress-bar callback. Such a probe is not our
@@ -40,8 +63,9 @@ print(json.dumps({{"modules": sorted(sys.modules), "importers": importers}}))
 
 
 def imported_after(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(ui=UI, code=code)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(ui=UI, code=code)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -49,8 +73,11 @@ def imported_after(code: str) -> dict:
 @pytest.mark.parametrize("module", CORE)
 def test_core_module_does_not_import_the_ui(module):
     found = imported_after(f"import mnist_tui.{module}")
-    leaked = {top: importer for top, importer in found["importers"].items()
-              if not importer.startswith(OPTIONAL_PROBES.get(top, ()))}
+    leaked = {
+        top: importer
+        for top, importer in found["importers"].items()
+        if not importer.startswith(OPTIONAL_PROBES.get(top, ()))
+    }
     assert not leaked, f"mnist_tui.{module} pulled in the UI (package: first importer): {leaked}"
 
 

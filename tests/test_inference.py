@@ -18,8 +18,11 @@ from mnist_tui.train import fit
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides", [{"tta": True}, {"precision": "bf16"}, {"precision": "bf16", "tta": True}],
-                         ids=["tta", "bf16", "bf16-tta"])
+@pytest.mark.parametrize(
+    "overrides",
+    [{"tta": True}, {"precision": "bf16"}, {"precision": "bf16", "tta": True}],
+    ids=["tta", "bf16", "bf16-tta"],
+)
 def test_evaluate_reproduces_the_recorded_test_accuracy(tiny_config, synthetic_dir, overrides, capsys):
     result = fit(tiny_config(epochs=1, **overrides))
     recorded = read_json(result.run_dir / "summary.json")["test_acc"]
@@ -44,8 +47,15 @@ def test_the_checkpoint_normalisation_is_read_back(runs_dir):
     model = build_model("1-layer").eval()
     run_dir = runs_dir / "20260101-000000_1-layer_acc10.00"
     run_dir.mkdir()
-    runs.save_checkpoint(run_dir / runs.CHECKPOINT, "1-layer", REGISTRY["1-layer"].args, model.state_dict(),
-                         {"precision": "fp32", "channels_last": False}, {}, (0.5, 0.25))
+    runs.save_checkpoint(
+        run_dir / runs.CHECKPOINT,
+        "1-layer",
+        REGISTRY["1-layer"].args,
+        model.state_dict(),
+        {"precision": "fp32", "channels_last": False},
+        {},
+        (0.5, 0.25),
+    )
     run = load_run(run_dir)
     assert run.recipe.normalization == (0.5, 0.25)
     images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)

@@ -72,8 +72,15 @@ def test_inspect_a_run_uses_its_weights_and_batch(runs_dir):
     model = build_model("1-layer")
     run_dir = runs_dir / "20260101-000000_1-layer_acc50.00"
     run_dir.mkdir()
-    runs.save_checkpoint(run_dir / runs.CHECKPOINT, "1-layer", REGISTRY["1-layer"].args, model.state_dict(),
-                         {"batch_size": 32}, {}, (0.1307, 0.3081))
+    runs.save_checkpoint(
+        run_dir / runs.CHECKPOINT,
+        "1-layer",
+        REGISTRY["1-layer"].args,
+        model.state_dict(),
+        {"batch_size": 32},
+        {},
+        (0.1307, 0.3081),
+    )
     inspection = inspect_target("20260101", runs_dir)
     assert inspection.model == "1-layer" and inspection.batch_size == 32
     name, filters = first_conv_filters(model)

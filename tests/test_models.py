@@ -146,15 +146,21 @@ def stem_and_plain(name: str, dtype: torch.dtype, dropout: bool = True) -> list[
     x = (torch.randn(16, 1, 28, 28) * 0.3 + 0.1).to(dtype)
     upstream = torch.randn(16, 10, generator=torch.Generator().manual_seed(2)).to(dtype)
     results = []
-    for model, run in ((fast, fast.forward),
-                       (plain, lambda x: plain.classifier(plain.features(x)) if hasattr(plain, "classifier")
-                        else plain.features(x))):
+    for model, run in (
+        (fast, fast.forward),
+        (plain, lambda x: plain.classifier(plain.features(x)) if hasattr(plain, "classifier") else plain.features(x)),
+    ):
         model.to(dtype)
         torch.manual_seed(1)  # the same dropout masks
         out = run(x)
         out.backward(upstream)
-        results.append({"out": out.detach(), **{n: p.grad for n, p in model.named_parameters()},
-                        **{n: b.double() for n, b in model.named_buffers()}})
+        results.append(
+            {
+                "out": out.detach(),
+                **{n: p.grad for n, p in model.named_parameters()},
+                **{n: b.double() for n, b in model.named_buffers()},
+            }
+        )
     return results
 
 

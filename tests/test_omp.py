@@ -20,7 +20,9 @@ def test_sets_the_policy_when_none_is_set():
     assert environ == {"PATH": "/bin", **POLICY}
 
 
-@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "10000"), ("KMP_BLOCKTIME", "0")])
+@pytest.mark.parametrize(
+    "name, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("GOMP_SPINCOUNT", "10000"), ("KMP_BLOCKTIME", "0")]
+)
 def test_a_users_choice_stands(name, value):
     environ = {name: value}
     assert choose_wait_policy(environ) == {}
@@ -28,12 +30,14 @@ def test_a_users_choice_stands(name, value):
 
 
 def test_the_cli_sets_it_before_torch_and_children_inherit_it():
-    script = ("import os, subprocess, sys\n"
-              "from mnist_tui import cli\n"
-              "try:\n    cli.main(['no-such-command'])\nexcept SystemExit:\n    pass\n"
-              "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
-              "print(subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"OMP_WAIT_POLICY\"))'],"
-              " capture_output=True, text=True).stdout.strip())\n")
+    script = (
+        "import os, subprocess, sys\n"
+        "from mnist_tui import cli\n"
+        "try:\n    cli.main(['no-such-command'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
+        "print(subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"OMP_WAIT_POLICY\"))'],"
+        " capture_output=True, text=True).stdout.strip())\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
     env["PYTHONPATH"] = str(ROOT)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60).stdout

@@ -89,13 +89,16 @@ def test_json_has_all_ten_probabilities_matching_the_library(runs, images, capsy
         assert len(result["top"]) == 2
 
 
-@pytest.mark.parametrize("case, message", [
-    ("not-an-image", "not an image"),
-    ("truncated", "truncated or corrupt"),
-    ("missing", "no such file"),
-    ("directory", "is a directory"),
-    ("blank", "blank image"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("not-an-image", "not an image"),
+        ("truncated", "truncated or corrupt"),
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("blank", "blank image"),
+    ],
+)
 def test_a_bad_file_gets_one_line_and_the_others_are_still_predicted(runs, images, tmp_path, capsys, case, message):
     bad = bad_file(tmp_path, case)
     status, out, err = run_cli(capsys, images[0], bad, images[1], "--runs-dir", runs)
@@ -140,8 +143,7 @@ def test_predict_files_keeps_the_order_and_the_preprocessed_input(runs, images, 
 
 
 def test_cli_help_does_not_import_torch():
-    code = ("import sys; from mnist_tui import cli; cli.build_parser(); "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    code = "import sys; from mnist_tui import cli; cli.build_parser(); sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -96,13 +96,16 @@ def test_thin_stroke_keeps_its_shape_when_scaled_down():
     assert np.diff(out[top:bottom].argmax(axis=1)).tolist() == [1] * 19  # and still a diagonal
 
 
-@pytest.mark.parametrize("image", [
-    np.zeros((28, 28), dtype=np.float32),
-    np.ones((28, 28), dtype=np.float32),
-    np.full((64, 64), 0.5, dtype=np.float32),
-    np.zeros((28, 28), dtype=np.uint8),
-    np.zeros((0, 0), dtype=np.float32),
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((28, 28), dtype=np.float32),
+        np.ones((28, 28), dtype=np.float32),
+        np.full((64, 64), 0.5, dtype=np.float32),
+        np.zeros((28, 28), dtype=np.uint8),
+        np.zeros((0, 0), dtype=np.float32),
+    ],
+)
 def test_blank_canvas_says_draw_a_digit(image):
     with np.errstate(all="raise"):  # and no division by zero on the way
         with pytest.raises(BlankImage, match="^draw a digit$"):
@@ -194,13 +197,16 @@ def write_truncated_png(path):
     path.write_bytes(full.read_bytes()[:200])
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no such file"),
-    ("directory", "is a directory"),
-    ("text", "not an image"),
-    ("empty", "empty file"),
-    ("truncated", "truncated or corrupt"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("text", "not an image"),
+        ("empty", "empty file"),
+        ("truncated", "truncated or corrupt"),
+    ],
+)
 def test_bad_files_raise_one_line_naming_the_file(tmp_path, case, message):
     path = tmp_path / f"{case}.png"
     if case == "directory":

@@ -17,8 +17,15 @@ from mnist_tui.train import fit
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_each_preset_builds_and_trains_a_few_steps(preset, synthetic_dir, runs_dir):
-    config = make_config(preset=preset, data_dir=str(synthetic_dir), runs_dir=str(runs_dir), epochs=1,
-                         train_subset=256, threads=1, precision="fp32")
+    config = make_config(
+        preset=preset,
+        data_dir=str(synthetic_dir),
+        runs_dir=str(runs_dir),
+        epochs=1,
+        train_subset=256,
+        threads=1,
+        precision="fp32",
+    )
     assert config.preset == preset
     for key, value in PRESETS[preset].items():
         if key not in ("epochs", "precision"):
@@ -65,10 +72,26 @@ def test_bad_fractions_are_rejected():
 def test_prepared_batches_match_per_batch_conversion(augment):
     images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (300,))
-    plain = list(train_batches(images, labels, 64, torch.Generator().manual_seed(3), augment,
-                               aug_generator=torch.Generator().manual_seed(4)))
-    fast = list(train_batches(prepare(images), labels, 64, torch.Generator().manual_seed(3), augment,
-                              aug_generator=torch.Generator().manual_seed(4)))
+    plain = list(
+        train_batches(
+            images,
+            labels,
+            64,
+            torch.Generator().manual_seed(3),
+            augment,
+            aug_generator=torch.Generator().manual_seed(4),
+        )
+    )
+    fast = list(
+        train_batches(
+            prepare(images),
+            labels,
+            64,
+            torch.Generator().manual_seed(3),
+            augment,
+            aug_generator=torch.Generator().manual_seed(4),
+        )
+    )
     assert len(plain) == len(fast) == 5
     for (xa, ya), (xb, yb) in zip(plain, fast):
         assert torch.equal(ya, yb)
@@ -80,8 +103,16 @@ def test_elastic_reaches_the_batches_only_when_asked():
     labels = torch.zeros(64, dtype=torch.long)
 
     def first(elastic):
-        batches = train_batches(images.clone(), labels, 64, torch.Generator().manual_seed(0), True,
-                                aug_generator=torch.Generator().manual_seed(1), erase_p=0.0, elastic=elastic)
+        batches = train_batches(
+            images.clone(),
+            labels,
+            64,
+            torch.Generator().manual_seed(0),
+            True,
+            aug_generator=torch.Generator().manual_seed(1),
+            erase_p=0.0,
+            elastic=elastic,
+        )
         return next(iter(batches))[0]
 
     assert torch.equal(first(0.0), first(0.0))
@@ -98,8 +129,18 @@ def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs
         return train_batches(*args, **kwargs)
 
     monkeypatch.setattr(train, "train_batches", recording)
-    config = make_config(model="1-layer", data_dir=str(synthetic_dir), runs_dir=str(runs_dir), epochs=1,
-                         train_subset=128, threads=1, augment=True, elastic=1.5, erase_p=0.25, aug_strength=0.5)
+    config = make_config(
+        model="1-layer",
+        data_dir=str(synthetic_dir),
+        runs_dir=str(runs_dir),
+        epochs=1,
+        train_subset=128,
+        threads=1,
+        augment=True,
+        elastic=1.5,
+        erase_p=0.25,
+        aug_strength=0.5,
+    )
     assert fit(config).status == "finished"
     assert seen and seen[0]["elastic"] == 1.5 and seen[0]["erase_p"] == 0.25 and seen[0]["strength"] == 0.5
 

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def cli(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mnist_tui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_tui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
@@ -44,23 +45,45 @@ def only_run(runs_dir: Path) -> Path:
 
 def logged(folder_of, kind, **match):
     """A predicate: the run's event log holds an event of `kind` with these fields."""
+
     def check():
         folder = folder_of()
         if folder is None:
             return None
         found, _ = live.read_events(folder)
-        return next((e for e in found if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())), None)
+        return next(
+            (e for e in found if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())), None
+        )
+
     return check
 
 
 def first_folder(runs_dir: Path):
-    return lambda: next((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), None) \
-        if runs_dir.is_dir() else None
+    return lambda: (
+        next((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), None)
+        if runs_dir.is_dir()
+        else None
+    )
 
 
 def train_args(synthetic_dir, runs_dir, *extra):
-    return ["train", "--model", "1-layer", "--batch-size", "64", "--threads", "1", "--precision", "fp32",
-            "--data-dir", str(synthetic_dir), "--runs-dir", str(runs_dir), "--augment", *extra]
+    return [
+        "train",
+        "--model",
+        "1-layer",
+        "--batch-size",
+        "64",
+        "--threads",
+        "1",
+        "--precision",
+        "fp32",
+        "--data-dir",
+        str(synthetic_dir),
+        "--runs-dir",
+        str(runs_dir),
+        "--augment",
+        *extra,
+    ]
 
 
 def weights(folder: Path) -> dict:
@@ -94,8 +117,9 @@ def test_event_log_throttles_progress_and_grows_sparser_with_age(tmp_path):
 
 
 def test_a_torn_last_line_waits_and_garbage_is_skipped(tmp_path):
-    (tmp_path / live.EVENTS).write_text('not json\n{"type": "Nope"}\n' + live.event_to_line(
-        ev.RunFailed("r", "d", "boom")) + '{"type": "RunFail')
+    (tmp_path / live.EVENTS).write_text(
+        'not json\n{"type": "Nope"}\n' + live.event_to_line(ev.RunFailed("r", "d", "boom")) + '{"type": "RunFail'
+    )
     found, offset = live.read_events(tmp_path)
     assert [type(e).__name__ for e in found] == ["RunFailed"]
     assert offset < (tmp_path / live.EVENTS).stat().st_size
@@ -114,7 +138,9 @@ def test_a_running_folder_whose_process_is_gone_is_interrupted_everywhere(tiny_c
     assert info.status == "interrupted" and f"pid {dead.pid}" in info.reason
     assert info.name.endswith("_interrupted") and not folder.exists()
     assert json.loads((info.path / runs.SUMMARY).read_text())["status"] == "interrupted"
-    out = subprocess.run([sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True
+    )
     assert "interrupted" in out.stdout and "is gone" in out.stdout
 
 
@@ -132,8 +158,12 @@ def test_a_live_writer_on_another_host_is_judged_by_its_heartbeat(tmp_path):
 def test_sigterm_interrupts_train_and_resume_ends_bit_for_bit_like_an_uninterrupted_run(synthetic_dir, tmp_path):
     """At one thread, a run stopped by SIGTERM and resumed ends with the same weights and test accuracy."""
     alone, broken = tmp_path / "alone", tmp_path / "broken"
-    done = subprocess.run([sys.executable, "-m", "mnist_tui", *train_args(synthetic_dir, alone, "--epochs", "3")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", *train_args(synthetic_dir, alone, "--epochs", "3")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
 
     proc = cli(*train_args(synthetic_dir, broken, "--epochs", "3"))
@@ -146,8 +176,12 @@ def test_sigterm_interrupts_train_and_resume_ends_bit_for_bit_like_an_uninterrup
     summary = json.loads((folder / runs.SUMMARY).read_text())
     assert summary["status"] == "interrupted" and summary["reason"] == "stopped by SIGTERM"
 
-    resumed = subprocess.run([sys.executable, "-m", "mnist_tui", "train", "--resume", runs.stem(folder),
-                              "--runs-dir", str(broken)], capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "train", "--resume", runs.stem(folder), "--runs-dir", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     (a,), (b,) = runs.list_runs(alone), runs.list_runs(broken)
     assert b.status == "finished" and b.epochs_run == 3 and b.test_acc == a.test_acc
@@ -173,13 +207,22 @@ SERVICE_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
 def test_a_run_outlives_the_app_that_started_it(synthetic_dir, runs_dir, sig):
     """The parent (a real service in its own process, like the app) dies; the detached run trains on to the end."""
-    parent = subprocess.Popen([sys.executable, "-c", SERVICE_SCRIPT, str(synthetic_dir), str(runs_dir), "3"],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SERVICE_SCRIPT, str(synthetic_dir), str(runs_dir), "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     wait_for(logged(first_folder(runs_dir), ev.RunStarted), what="the run to start")
     os.killpg(parent.pid, sig)  # the whole terminal session gets it, as when tmux or SSH goes away
     parent.wait(timeout=30)
-    ended = wait_for(logged(lambda: runs.find_renamed(runs_dir, runs.stem(first_folder(runs_dir)())) or first_folder(runs_dir)(),
-                            ev.RunFinished), what="the run to finish")
+    ended = wait_for(
+        logged(
+            lambda: runs.find_renamed(runs_dir, runs.stem(first_folder(runs_dir)())) or first_folder(runs_dir)(),
+            ev.RunFinished,
+        ),
+        what="the run to finish",
+    )
     assert ended.status == "finished"
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "finished" and info.test_acc is not None
@@ -187,8 +230,11 @@ def test_a_run_outlives_the_app_that_started_it(synthetic_dir, runs_dir, sig):
 
 @pytest.mark.slow
 def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(synthetic_dir, runs_dir):
-    parent = subprocess.Popen([sys.executable, "-c", SERVICE_SCRIPT, str(synthetic_dir), str(runs_dir), "200"],
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SERVICE_SCRIPT, str(synthetic_dir), str(runs_dir), "200"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     wait_for(logged(first_folder(runs_dir), ev.EpochCompleted, epoch=1), what="epoch 1")
     pid = live.read_live(first_folder(runs_dir)())["pid"]
     parent.kill()
@@ -203,24 +249,35 @@ def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(s
     with TrainingService(max_jobs=1) as service:
         run_id = service.resume(info.path)
         seen = []
-        wait_for(lambda: (e := service.next_event(0.2)) and (seen.append(e) or isinstance(e, (ev.RunFinished, ev.RunFailed))),
-                 what="the resumed run to end")
+        wait_for(
+            lambda: (
+                (e := service.next_event(0.2)) and (seen.append(e) or isinstance(e, (ev.RunFinished, ev.RunFailed)))
+            ),
+            what="the resumed run to end",
+        )
     assert isinstance(seen[-1], ev.RunFinished) and seen[-1].status == "finished", seen[-1]
     assert [e.epoch for e in seen if isinstance(e, ev.EpochCompleted)][-1] == info.epochs_run + 1
     final = Path(service.get(run_id).run_dir)
-    assert runs.stem(final) == runs.stem(info.path) and final.name.endswith(f"_acc{seen[-1].summary['test_acc'] * 100:.2f}")
+    assert runs.stem(final) == runs.stem(info.path) and final.name.endswith(
+        f"_acc{seen[-1].summary['test_acc'] * 100:.2f}"
+    )
 
 
 @pytest.mark.slow
 def test_stop_and_watch_from_another_terminal(synthetic_dir, runs_dir):
     trainer = cli(*train_args(synthetic_dir, runs_dir, "--epochs", "200", "--patience", "0"))
     wait_for(logged(first_folder(runs_dir), ev.EpochCompleted, epoch=1), what="epoch 1")
-    listing = subprocess.run([sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True
+    )
     assert "running" in listing.stdout and "epoch " in listing.stdout and "batch " in listing.stdout
     watcher = cli("watch", "--runs-dir", str(runs_dir))
     time.sleep(1.0)
-    stopped = subprocess.run([sys.executable, "-m", "mnist_tui", "stop", "--all", "--runs-dir", str(runs_dir)],
-                             capture_output=True, text=True)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "stop", "--all", "--runs-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+    )
     assert stopped.returncode == 0 and "asked" in stopped.stdout
     out, err = watcher.communicate(timeout=60)
     trainer.communicate(timeout=60)
@@ -254,8 +311,15 @@ def test_a_full_disk_fails_that_run_and_the_queue_goes_on(tiny_config, runs_dir,
         first = service.start(tiny_config(model="1-layer", epochs=1))
         second = service.start(tiny_config(model="ds-cnn-v1", epochs=1))
         ended = {}
-        wait_for(lambda: (e := service.next_event(0.2)) and isinstance(e, (ev.RunFinished, ev.RunFailed))
-                 and ended.setdefault(e.run_id, e) and len(ended) == 2, what="both runs to end")
+        wait_for(
+            lambda: (
+                (e := service.next_event(0.2))
+                and isinstance(e, (ev.RunFinished, ev.RunFailed))
+                and ended.setdefault(e.run_id, e)
+                and len(ended) == 2
+            ),
+            what="both runs to end",
+        )
     assert isinstance(ended[first], ev.RunFailed) and "No space left on device" in ended[first].reason
     assert isinstance(ended[second], ev.RunFinished) and ended[second].status == "finished"
     statuses = sorted(r.status for r in runs.list_runs(runs_dir))
@@ -279,7 +343,14 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
         first = service.start(tiny_config(epochs=1))
         second = service.start(tiny_config(epochs=1))
         ended = {}
-        wait_for(lambda: (e := service.next_event(0.2)) and isinstance(e, (ev.RunFinished, ev.RunFailed))
-                 and ended.setdefault(e.run_id, e) and len(ended) == 2, what="both runs to end")
+        wait_for(
+            lambda: (
+                (e := service.next_event(0.2))
+                and isinstance(e, (ev.RunFinished, ev.RunFailed))
+                and ended.setdefault(e.run_id, e)
+                and len(ended) == 2
+            ),
+            what="both runs to end",
+        )
     assert isinstance(ended[first], ev.RunFailed) and "No space left on device" in ended[first].reason
     assert isinstance(ended[second], ev.RunFinished) and ended[second].status == "finished"

@@ -10,8 +10,15 @@ import pytest
 import torch
 
 from mnist_tui import data
-from mnist_tui.saliency import (DEFAULT_METHOD, METHODS, Prediction, input_x_gradient, predict_with_saliency, smoothgrad,
-                                vanilla_gradient)
+from mnist_tui.saliency import (
+    DEFAULT_METHOD,
+    METHODS,
+    Prediction,
+    input_x_gradient,
+    predict_with_saliency,
+    smoothgrad,
+    vanilla_gradient,
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +106,11 @@ def test_wrong_shape_is_refused(trained):
 
 def test_compute_modules_never_import_the_ui():
     # one subprocess for the three: a fresh interpreter shows what importing them pulls in
-    code = ("import sys, mnist_tui.preprocess, mnist_tui.saliency, mnist_tui.predict; "
-            "bad = [m for m in ('textual', 'rich', 'plotext') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, mnist_tui.preprocess, mnist_tui.saliency, mnist_tui.predict; "
+        "bad = [m for m in ('textual', 'rich', 'plotext') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

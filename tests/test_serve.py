@@ -31,9 +31,25 @@ class Served:
         self.lines: list[str] = []
         self.errors: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mnist_tui", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--runs-dir", str(runs_dir), "--data-dir", str(data_dir), *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "mnist_tui",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--runs-dir",
+                str(runs_dir),
+                "--data-dir",
+                str(data_dir),
+                *flags,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for stream, sink in ((self.process.stdout, self.lines), (self.process.stderr, self.errors)):
             threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
         deadline = time.monotonic() + 60
@@ -128,15 +144,20 @@ async def test_static_lists_no_directories(served):
 # ---------------------------------------------------------------- the Host allow-list (DNS rebinding)
 
 
-@pytest.mark.parametrize("host,allowed", [
-    ("evil.example", False),
-    ("evil.example:8000", False),
-    ("127.0.0.1.evil.example", False),
-    ("localhost", True),
-    ("tunnel.example", True),  # --allow-host
-])
+@pytest.mark.parametrize(
+    "host,allowed",
+    [
+        ("evil.example", False),
+        ("evil.example:8000", False),
+        ("127.0.0.1.evil.example", False),
+        ("localhost", True),
+        ("tunnel.example", True),  # --allow-host
+    ],
+)
 async def test_the_host_header_is_checked_against_the_allow_list(served, host, allowed):
-    status, _, _ = await fetch(served, f"/?token={TOKEN}", headers={"Host": f"{host}:{served.port}" if ":" not in host else host})
+    status, _, _ = await fetch(
+        served, f"/?token={TOKEN}", headers={"Host": f"{host}:{served.port}" if ":" not in host else host}
+    )
     assert (status == 200) == allowed, (host, status)
 
 
@@ -208,8 +229,23 @@ def test_each_start_gets_a_new_random_token(tmp_path, synthetic_dir):
 
 @pytest.mark.slow
 def test_a_short_token_is_refused(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mnist_tui", "serve", "--token", "abc", "--port", str(free_port()),
-                           "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "serve",
+            "--token",
+            "abc",
+            "--port",
+            str(free_port()),
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == "mnist-tui: error: --token must be at least 8 characters"
 
@@ -225,8 +261,23 @@ def test_binding_beyond_loopback_prints_a_loud_warning():
 @pytest.mark.slow
 def test_a_server_on_all_interfaces_warns_on_stderr(tmp_path, synthetic_dir):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mnist_tui", "serve", "--host", "0.0.0.0", "--port", str(port),
-                                "--runs-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = process.stderr.readline()
         assert first.startswith("WARNING: serving beyond this machine")

@@ -7,12 +7,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from screen import screen_text, settle_screen
 
 from mnist_tui import data
 from mnist_tui import events as ev
 from mnist_tui.app import make_app
-
-from screen import screen_text, settle_screen
 
 # Fixed paths: the screens show them, and a snapshot must not depend on pytest's tmp names.
 SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
@@ -35,13 +34,30 @@ def snap_runs() -> Path:
 
 
 def finished_run_events(run_id="run1-3-layer", epochs=3):
-    yield ev.RunStarted(run_id, "runs/20261122-031500_3-layer_running", "3-layer", False, 104426, epochs, 422, "cpu", "bf16")
+    yield ev.RunStarted(
+        run_id, "runs/20261122-031500_3-layer_running", "3-layer", False, 104426, epochs, 422, "cpu", "bf16"
+    )
     for epoch in range(1, epochs + 1):
         yield ev.BatchProgress(run_id, epoch, epochs, 422, 422, 0.05 / epoch, 9000.0, 0.0)
-        yield ev.EpochCompleted(run_id, epoch, epochs, 0.3 / epoch, 0.9 + 0.03 * epoch, 0.06 / epoch,
-                                0.975 + 0.005 * epoch, 1e-3, 6.0, 9000.0, True)
-    yield ev.RunFinished(run_id, "runs/20261122-031500_3-layer_acc99.21", "finished",
-                         {"test_acc": 0.9921, "val_acc": 0.99, "epochs_run": epochs, "status": "finished"})
+        yield ev.EpochCompleted(
+            run_id,
+            epoch,
+            epochs,
+            0.3 / epoch,
+            0.9 + 0.03 * epoch,
+            0.06 / epoch,
+            0.975 + 0.005 * epoch,
+            1e-3,
+            6.0,
+            9000.0,
+            True,
+        )
+    yield ev.RunFinished(
+        run_id,
+        "runs/20261122-031500_3-layer_acc99.21",
+        "finished",
+        {"test_acc": 0.9921, "val_acc": 0.99, "epochs_run": epochs, "status": "finished"},
+    )
 
 
 def test_menu_snapshot(snap_compare, snap_data, snap_runs):
@@ -87,22 +103,66 @@ def fixed_run(runs_dir: Path) -> Path:
     folder.mkdir(parents=True)
     torch.manual_seed(0)
     spec = get_spec("1-layer")
-    runs.save_checkpoint(folder / "best.pt", "1-layer", spec.args, spec.create().state_dict(), {"model": "1-layer"},
-                         {"epoch": 2}, (MEAN, STD))
+    runs.save_checkpoint(
+        folder / "best.pt",
+        "1-layer",
+        spec.args,
+        spec.create().state_dict(),
+        {"model": "1-layer"},
+        {"epoch": 2},
+        (MEAN, STD),
+    )
     counts = [[18 if i == j else 0 for j in range(10)] for i in range(10)]
     counts[4][9], counts[4][4], counts[7][1], counts[7][7], counts[3][5], counts[3][3] = 5, 13, 4, 14, 4, 14
-    runs.write_json(folder / "confusion.json", {
-        "counts": counts, "test_acc": 0.935, "test_loss": 0.2412,
-        "per_class": {"precision": [0.95] * 10, "recall": [0.9] * 10, "f1": [0.92] * 10, "support": [20] * 10},
-    })
-    runs.write_json(folder / "summary.json", {"model": "1-layer", "augment": False, "params": 63082, "epochs": 2,
-                                              "epochs_run": 2, "best_epoch": 2, "val_acc": 0.94, "test_acc": 0.935,
-                                              "train_seconds": 12.5, "stopped_early": False, "status": "finished"})
+    runs.write_json(
+        folder / "confusion.json",
+        {
+            "counts": counts,
+            "test_acc": 0.935,
+            "test_loss": 0.2412,
+            "per_class": {"precision": [0.95] * 10, "recall": [0.9] * 10, "f1": [0.92] * 10, "support": [20] * 10},
+        },
+    )
+    runs.write_json(
+        folder / "summary.json",
+        {
+            "model": "1-layer",
+            "augment": False,
+            "params": 63082,
+            "epochs": 2,
+            "epochs_run": 2,
+            "best_epoch": 2,
+            "val_acc": 0.94,
+            "test_acc": 0.935,
+            "train_seconds": 12.5,
+            "stopped_early": False,
+            "status": "finished",
+        },
+    )
     runs.write_json(folder / "config.json", {"model": "1-layer", "epochs": 2})
-    runs.write_metrics(folder, [
-        {"epoch": 1, "train_loss": 0.9, "train_acc": 0.7, "val_loss": 0.4, "val_acc": 0.88, "lr": 1e-3, "seconds": 6.0},
-        {"epoch": 2, "train_loss": 0.3, "train_acc": 0.9, "val_loss": 0.2, "val_acc": 0.94, "lr": 1e-5, "seconds": 6.5},
-    ])
+    runs.write_metrics(
+        folder,
+        [
+            {
+                "epoch": 1,
+                "train_loss": 0.9,
+                "train_acc": 0.7,
+                "val_loss": 0.4,
+                "val_acc": 0.88,
+                "lr": 1e-3,
+                "seconds": 6.0,
+            },
+            {
+                "epoch": 2,
+                "train_loss": 0.3,
+                "train_acc": 0.9,
+                "val_loss": 0.2,
+                "val_acc": 0.94,
+                "lr": 1e-5,
+                "seconds": 6.5,
+            },
+        ],
+    )
     return folder
 
 

@@ -27,11 +27,28 @@ def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
     folder = result.run_dir
     assert folder.parent == runs_dir
     assert folder.name.endswith(f"_3-layer_acc{result.summary['test_acc'] * 100:.2f}")
-    assert {p.name for p in folder.iterdir()} == {"config.json", "metrics.csv", "best.pt", "confusion.json",
-                                                     "summary.json", "events.jsonl", "live.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json",
+        "metrics.csv",
+        "best.pt",
+        "confusion.json",
+        "summary.json",
+        "events.jsonl",
+        "live.json",
+    }
     summary = json.loads((folder / "summary.json").read_text())
-    for key in ("model", "augment", "params", "epochs_run", "best_epoch", "val_acc", "test_acc", "train_seconds",
-                "stopped_early", "status"):
+    for key in (
+        "model",
+        "augment",
+        "params",
+        "epochs_run",
+        "best_epoch",
+        "val_acc",
+        "test_acc",
+        "train_seconds",
+        "stopped_early",
+        "status",
+    ):
         assert key in summary
     assert summary["status"] == "finished" and summary["epochs_run"] == 3
     assert summary["test_acc"] > 0.5  # synthetic bars are easy

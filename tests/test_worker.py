@@ -44,7 +44,9 @@ def test_run_completes_in_a_detached_child(tiny_config):
     assert sum(isinstance(e, ev.EpochCompleted) for e in seen) == 2
     assert any(isinstance(e, ev.BatchProgress) for e in seen)
     assert all(e.run_id == run_id for e in seen)
-    assert json.loads((handle.run_dir and open(os.path.join(handle.run_dir, "summary.json")).read()))["status"] == "finished"
+    assert (
+        json.loads(handle.run_dir and open(os.path.join(handle.run_dir, "summary.json")).read())["status"] == "finished"
+    )
 
 
 def test_cancel_stops_at_a_batch_and_keeps_the_checkpoint(tiny_config):
@@ -93,7 +95,9 @@ def test_two_runs_at_once_both_complete(tiny_config):
 
 
 def _save_weights(rank, result):
-    torch.save({k: v.cpu() for k, v in result.model.state_dict().items()}, os.environ["DDP_TEST_OUT"] + f"/rank{rank}.pt")
+    torch.save(
+        {k: v.cpu() for k, v in result.model.state_dict().items()}, os.environ["DDP_TEST_OUT"] + f"/rank{rank}.pt"
+    )
     if rank == 0:
         torch.save(result.history, os.environ["DDP_TEST_OUT"] + "/history.pt")
 

@@ -47,10 +47,14 @@ class RunComparisonScreen(Screen):
             table.add_row(*[Text(cell) for cell in row])
         self.query_one("#compare-runs-acc", CurvesPlot).show(cmp.curves(result, "val_acc"))
         self.query_one("#compare-runs-loss", CurvesPlot).show(cmp.curves(result, "val_loss"))
-        caption = (f"{len(result.differing)} config fields differ" if result.differing
-                   else "every config field is the same: only the run folders differ")
+        caption = (
+            f"{len(result.differing)} config fields differ"
+            if result.differing
+            else "every config field is the same: only the run folders differ"
+        )
         self.query_one("#compare-runs-caption", Static).update(
-            Text(f"{caption}   (img/s: training images per second of epoch time, validation included)"))
+            Text(f"{caption}   (img/s: training images per second of epoch time, validation included)")
+        )
         config = self.query_one("#compare-runs-config", DataTable)
         config.add_column("field")
         for i in range(1, len(result.runs) + 1):

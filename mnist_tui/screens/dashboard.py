@@ -17,9 +17,11 @@ from ..widgets.run_row import RunRow
 
 def epoch_line(label: str, p: dict) -> str:
     """One epoch of a run, from its board history point (so the log is the same whenever it is rebuilt)."""
-    return (f"{label:<12} epoch {p['epoch']}/{p.get('epochs', '?')}  {p['seconds']:5.1f}s  loss {p['train_loss']:.4f}  "
-            f"acc {p['train_acc'] * 100:.2f}%  val_loss {p['val_loss']:.4f}  val_acc {p['val_acc'] * 100:.2f}%"
-            + ("  *" if p.get("best") else ""))
+    return (
+        f"{label:<12} epoch {p['epoch']}/{p.get('epochs', '?')}  {p['seconds']:5.1f}s  loss {p['train_loss']:.4f}  "
+        f"acc {p['train_acc'] * 100:.2f}%  val_loss {p['val_loss']:.4f}  val_acc {p['val_acc'] * 100:.2f}%"
+        + ("  *" if p.get("best") else "")
+    )
 
 
 def end_line(view: RunView) -> str:
@@ -141,10 +143,18 @@ class DashboardScreen(Screen):
                     acc[f"{view.label} train"] = (bx, [p[2] for p in view.batch_points if p[2] is not None])
                     loss[f"{view.label} train"] = (bx, [p[1] for p in view.batch_points])
             else:
-                acc.update({"train": (bx, [p[2] for p in view.batch_points if p[2] is not None]),
-                            "val": (xs, [p["val_acc"] for p in view.history])})
-                loss.update({"train": (bx, [p[1] for p in view.batch_points]),
-                             "val": (xs, [p["val_loss"] for p in view.history])})
+                acc.update(
+                    {
+                        "train": (bx, [p[2] for p in view.batch_points if p[2] is not None]),
+                        "val": (xs, [p["val_acc"] for p in view.history]),
+                    }
+                )
+                loss.update(
+                    {
+                        "train": (bx, [p[1] for p in view.batch_points]),
+                        "val": (xs, [p["val_loss"] for p in view.history]),
+                    }
+                )
         self.query_one("#acc-plot", CurvesPlot).show(acc)
         self.query_one("#loss-plot", CurvesPlot).show(loss)
 
@@ -183,8 +193,10 @@ class DashboardScreen(Screen):
                 self.app.stop_runs(active)
                 self.notify(f"Stopping {len(active)} run(s) after their current batch ...")
 
-        self.app.push_screen(ConfirmScreen(f"Stop all {len(active)} training run(s)? Their checkpoints are kept.",
-                                           yes="Stop all"), answer)
+        self.app.push_screen(
+            ConfirmScreen(f"Stop all {len(active)} training run(s)? Their checkpoints are kept.", yes="Stop all"),
+            answer,
+        )
 
     def action_results(self) -> None:
         view = self.selected()
@@ -246,9 +258,13 @@ class CompareScreen(DashboardScreen):
         try:
             epochs = int(self.query_one("#compare-epochs", Input).value or 3)
             subset = int(self.query_one("#compare-subset", Input).value or 0)
-            base = make_config(None, epochs=epochs, train_subset=subset,
-                               data_dir=str(self.app.data_dir) if self.app.data_dir else None,
-                               runs_dir=str(self.app.runs_dir))
+            base = make_config(
+                None,
+                epochs=epochs,
+                train_subset=subset,
+                data_dir=str(self.app.data_dir) if self.app.data_dir else None,
+                runs_dir=str(self.app.runs_dir),
+            )
             configs = reference_configs(base, os.cpu_count() or 1)
         except ValueError as error:
             self.notify(str(error), severity="error", markup=False)

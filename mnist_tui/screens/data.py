@@ -146,8 +146,10 @@ class DataScreen(Screen):
 
     def on_data_screen_preview_drawn(self, message: PreviewDrawn) -> None:
         self.query_one("#preview-line", Static).update(
-            f"Training image #{message.number + 1:,} (label {message.label}) and {len(message.copies)} augmented copies:"
-            " rotate ±10°, shift ±10%, scale 0.9-1.1, random erase")
+            f"Training image #{message.number + 1:,} (label {message.label}) and "
+            f"{len(message.copies)} augmented copies:"
+            " rotate ±10°, shift ±10%, scale 0.9-1.1, random erase"
+        )
         samples = [(message.original, f"original {message.label}")]
         samples += [(copy, f"augmented {k}") for k, copy in enumerate(message.copies, 1)]
         self.query_one("#preview-grid", DigitGrid).samples = samples
@@ -165,15 +167,17 @@ class DataScreen(Screen):
             return
         total = len(self.train_idx)
         numbers = range(self.first, min(self.first + self.per_page, total))
-        indices = self.train_idx[numbers.start:numbers.stop]
+        indices = self.train_idx[numbers.start : numbers.stop]
         images, labels = self.arrays.train_images[indices], self.arrays.train_labels[indices]
         self.query_one("#sample-grid", DigitGrid).samples = [
-            (image, f"#{n + 1:,} · label {label}") for n, image, label in zip(numbers, images, labels)]
+            (image, f"#{n + 1:,} · label {label}") for n, image, label in zip(numbers, images, labels)
+        ]
         page, pages = self.first // self.per_page + 1, math.ceil(total / self.per_page)
         kind = "synthetic training images" if self.arrays.synthetic else "training images"
         self.query_one("#page-line", Static).update(
             f"page {page:,}/{pages:,} · images {numbers.start + 1:,}-{numbers.stop:,} of {total:,} {kind}"
-            "  [dim]n next · b previous · g random[/dim]")
+            "  [dim]n next · b previous · g random[/dim]"
+        )
 
     def _go_to_page(self, page: int) -> None:
         if not self.per_page:

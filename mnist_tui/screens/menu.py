@@ -39,7 +39,9 @@ class MenuScreen(Screen):
         yield Header()
         with Vertical(id="menu-body"):
             yield Static("Checking MNIST ...", id="data-status")
-            yield Static(f"Runs folder: {runs_place(self.app.runs_dir)} ({RUNS_DIR_HOW})", id="runs-status", markup=False)
+            yield Static(
+                f"Runs folder: {runs_place(self.app.runs_dir)} ({RUNS_DIR_HOW})", id="runs-status", markup=False
+            )
             yield OptionList(
                 *[Option(f"[b]{key}[/b]  {label:<18} [dim]{hint}[/dim]", id=name) for name, key, label, hint in ITEMS],
                 id="menu",
@@ -95,8 +97,16 @@ class MenuScreen(Screen):
         log.clear()
         log.write_line(f"Fetching MNIST into {self.data_dir} ...")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mnist_tui", "data", "fetch", "--data-dir", str(self.data_dir),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "data",
+            "fetch",
+            "--data-dir",
+            str(self.data_dir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         assert process.stdout is not None
         async for raw in process.stdout:

@@ -47,8 +47,9 @@ class ModelScreen(Screen):
     ]
 
     class Loaded(Message):
-        def __init__(self, run, title: str, table: list, batch_label: str, filters: tuple | None, image: np.ndarray,
-                     note: str) -> None:
+        def __init__(
+            self, run, title: str, table: list, batch_label: str, filters: tuple | None, image: np.ndarray, note: str
+        ) -> None:
             super().__init__()
             self.run = run  # inference.RunModel
             self.title = title
@@ -84,15 +85,21 @@ class ModelScreen(Screen):
         with TabbedContent(id="model-tabs", initial="layers"):
             with TabPane("1 Layers", id="layers"):
                 yield LayerTable(id="layer-table")
-                yield Static("MACs: multiply-accumulates per image, exact for conv and linear layers. act: new memory "
-                             "each layer's output takes in inference (fp32), measured by hooks on a forward pass.",
-                             id="layer-note")
+                yield Static(
+                    "MACs: multiply-accumulates per image, exact for conv and linear layers. act: new memory "
+                    "each layer's output takes in inference (fp32), measured by hooks on a forward pass.",
+                    id="layer-note",
+                )
             with TabPane("2 Filters and feature maps", id="maps"):
                 with Horizontal(id="model-body"):
                     with Vertical(id="model-left"):
                         yield DigitCanvas(id="model-canvas")
-                        yield Static("draw here: the maps follow\ndrag paints, right-drag erases\nc clears\n\n"
-                                     "[ and ] change the layer\n, and . page the channels", id="model-hint", markup=False)
+                        yield Static(
+                            "draw here: the maps follow\ndrag paints, right-drag erases\nc clears\n\n"
+                            "[ and ] change the layer\n, and . page the channels",
+                            id="model-hint",
+                            markup=False,
+                        )
                     with Vertical(id="model-right"):
                         yield TileGrid(cmap="gray", captioned=False, id="model-filters")
                         yield TileGrid(cmap="gray", id="model-maps")
@@ -136,8 +143,11 @@ class ModelScreen(Screen):
         filters = None
         if first:
             layer, kernels = first
-            filters = (layer, insp.to_tiles(kernels, FILTER_TILE * (kernels.shape[-1] // 3 or 1), symmetric=True),
-                       kernels.shape)
+            filters = (
+                layer,
+                insp.to_tiles(kernels, FILTER_TILE * (kernels.shape[-1] // 3 or 1), symmetric=True),
+                kernels.shape,
+            )
         if image is None:
             image = self._test_digit(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None)
         title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs per image"
@@ -182,8 +192,12 @@ class ModelScreen(Screen):
         grid = self.query_one("#model-filters", TileGrid)
         if message.filters:
             layer, tiles, shape = message.filters
-            grid.show(tiles, [], f"{layer}: the first conv's {shape[0]} learned {shape[1]}x{shape[2]} filters "
-                                 "(grey 0, white +, black -)")
+            grid.show(
+                tiles,
+                [],
+                f"{layer}: the first conv's {shape[0]} learned {shape[1]}x{shape[2]} filters "
+                "(grey 0, white +, black -)",
+            )
         else:
             grid.display = False
         canvas = self.query_one(DigitCanvas)
@@ -211,8 +225,10 @@ class ModelScreen(Screen):
             return
         layer = self.conv_maps[self.conv_index]
         channels, h, w = layer.shape
-        title = (f"conv {self.conv_index + 1}/{len(self.conv_maps)} {layer.name}: {channels} feature maps of {h}x{w}"
-                 f" for the digit drawn")
+        title = (
+            f"conv {self.conv_index + 1}/{len(self.conv_maps)} {layer.name}: {channels} feature maps of {h}x{w}"
+            f" for the digit drawn"
+        )
         grid.show(layer.tiles, [f"ch {i + 1}" for i in range(channels)], title, keep_page)
 
     def action_layer(self, step: int) -> None:

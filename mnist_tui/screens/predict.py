@@ -140,15 +140,21 @@ class PredictScreen(Screen):
                 with Horizontal(classes="predict-body"):
                     with Vertical(classes="predict-left"):
                         yield DigitCanvas(id="canvas")
-                        yield Static("drag paints, right-drag erases\narrows move, shift+arrows draw\n+ and - change the brush",
-                                     id="draw-hint")
+                        yield Static(
+                            "drag paints, right-drag erases\narrows move, shift+arrows draw\n+ and - change the brush",
+                            id="draw-hint",
+                        )
                     yield PredictionView(status="draw a digit", id="draw-view")
             with TabPane("2 Image file", id="file"):
                 with Horizontal(classes="predict-body"):
                     with Vertical(classes="predict-left"):
                         yield PathInput(compact=True, id="file-path")
-                        yield Static("Type a path; → completes it, enter predicts. Digits type here: shift+tab leaves the "
-                                     "box, then 1 2 3 switch tabs.", id="file-status", markup=False)
+                        yield Static(
+                            "Type a path; → completes it, enter predicts. Digits type here: shift+tab leaves the "
+                            "box, then 1 2 3 switch tabs.",
+                            id="file-status",
+                            markup=False,
+                        )
                         yield DigitImage(None, id="file-original", classes="hidden")
                         yield Static("", id="file-caption")
                     yield PredictionView(show_input=True, status="no image yet", id="file-view")
@@ -176,18 +182,23 @@ class PredictScreen(Screen):
 
     def refresh_runs(self) -> None:
         """List the runs with weights; load the default one if nothing is loaded yet."""
-        self.choices = [r for r in runs.list_runs(self.app.runs_dir)
-                        if r.has_checkpoint and r.status in runs.SUCCESS]
+        self.choices = [r for r in runs.list_runs(self.app.runs_dir) if r.has_checkpoint and r.status in runs.SUCCESS]
         empty = not self.choices
         stale = runs.clear_stale_default(self.app.runs_dir)
         if stale:
-            self.notify(f"{runs_place(self.app.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
-                        title="Default run", severity="warning", markup=False)
+            self.notify(
+                f"{runs_place(self.app.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
+                title="Default run",
+                severity="warning",
+                markup=False,
+            )
         self.query_one("#predict-empty", Static).update(
             f"{escape(no_runs(self.app.runs_dir, 'No trained model'))}, so there is nothing to predict with.\n\n"
-            f"Press [b]t[/b] for a quick training (3-layer, fast preset: {PRESETS['fast']['epoch_fraction']:g} of an epoch, "
+            "Press [b]t[/b] for a quick training "
+            f"(3-layer, fast preset: {PRESETS['fast']['epoch_fraction']:g} of an epoch, "
             "under a minute on a laptop CPU).\n"
-            "The dashboard opens; come back here (escape) when it has finished.")
+            "The dashboard opens; come back here (escape) when it has finished."
+        )
         self.query_one("#predict-empty").set_class(not empty, "hidden")
         self.query_one("#predict-tabs").display = not empty
         self.query_one("#predict-model").display = not empty
@@ -286,7 +297,9 @@ class PredictScreen(Screen):
             self._post_if_current(self.PredictionFailed("file", f"{path}: blank image, no digit found"))
             return
         h, w = original.shape
-        self._post_if_current(self.Predicted("file", self._shown(model, image), thumbnail(original), f"original {w}x{h}"))
+        self._post_if_current(
+            self.Predicted("file", self._shown(model, image), thumbnail(original), f"original {w}x{h}")
+        )
 
     @work(thread=True, exclusive=True, group="predict-test-data")
     def load_test_set(self) -> None:
@@ -415,8 +428,10 @@ class PredictScreen(Screen):
             return
         total = len(self.test_labels)
         kind = "synthetic test images" if self.test_synthetic else "test images"
-        lines = [f"test image #{self.test_index + 1:,} of {total:,} {kind}",
-                 f"true label {int(self.test_labels[self.test_index])}"]
+        lines = [
+            f"test image #{self.test_index + 1:,} of {total:,} {kind}",
+            f"true label {int(self.test_labels[self.test_index])}",
+        ]
         if self.only_mistakes:
             if self.mistakes is None:
                 lines.append("finding the misclassified images ...")

@@ -26,8 +26,11 @@ class QuitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(f"{self.live} run(s) are training. Quit and keep them training in the background? "
-                         "Open mnist-tui again (or run `mnist-tui watch`) to follow them.", id="confirm-question")
+            yield Static(
+                f"{self.live} run(s) are training. Quit and keep them training in the background? "
+                "Open mnist-tui again (or run `mnist-tui watch`) to follow them.",
+                id="confirm-question",
+            )
             with Horizontal(id="confirm-buttons"):
                 yield Button("Keep training (k)", variant="primary", id="quit-keep")
                 yield Button("Stop them (s)", variant="error", id="quit-stop")

@@ -9,9 +9,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.markup import escape
 from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
 
 from .. import runs
@@ -116,8 +116,9 @@ class ResultsScreen(Screen):
             import numpy as np
 
             counts = np.asarray(counts)
-            confusion = Confusion(counts.tolist(), evaluate.row_percentages(counts).tolist(),
-                                  evaluate.worst_confusions(counts, 3))
+            confusion = Confusion(
+                counts.tolist(), evaluate.row_percentages(counts).tolist(), evaluate.worst_confusions(counts, 3)
+            )
             return Scores(float(acc), float(loss), confusion, per_class, fresh)
 
         saved_scores = None
@@ -134,7 +135,11 @@ class ResultsScreen(Screen):
         images = load_arrays(data_dir).test_images  # cached: the same arrays evaluate_run just read
         wrong = [int(i) for i in (report.labels != report.predictions).nonzero()[0]]
         mistakes = [Mistake(images[i], int(report.labels[i]), int(report.predictions[i])) for i in wrong]
-        fresh = None if saved_scores else scores(report.test_acc, report.test_loss, report.confusion, report.per_class, True)
+        fresh = (
+            None
+            if saved_scores
+            else scores(report.test_acc, report.test_loss, report.confusion, report.per_class, True)
+        )
         self.post_message(self.Evaluated(mistakes, len(wrong), len(report.labels), fresh))
 
     # -------------------------------------------------- messages
@@ -144,9 +149,11 @@ class ResultsScreen(Screen):
         rows = message.metrics
         xs = [row["epoch"] for row in rows]
         self.query_one("#results-acc-plot", CurvesPlot).show(
-            {"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])})
+            {"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])}
+        )
         self.query_one("#results-loss-plot", CurvesPlot).show(
-            {"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])})
+            {"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])}
+        )
         if message.scores:
             self._show_scores(message.scores)
         else:
@@ -156,8 +163,11 @@ class ResultsScreen(Screen):
     def on_results_screen_evaluated(self, message: Evaluated) -> None:
         if message.scores:
             self._show_scores(message.scores)
-        status = (f"{message.wrong:,} of {message.total:,} test images misclassified" if message.wrong
-                  else f"No misclassified test images: all {message.total:,} are right.")
+        status = (
+            f"{message.wrong:,} of {message.total:,} test images misclassified"
+            if message.wrong
+            else f"No misclassified test images: all {message.total:,} are right."
+        )
         self.query_one(MisclassifiedGallery).show(message.mistakes, status)
 
     def on_results_screen_evaluation_failed(self, message: EvaluationFailed) -> None:
@@ -171,14 +181,18 @@ class ResultsScreen(Screen):
     def _show_info(self, line: str, note: str = "") -> None:
         s = self.summary
         label = runs.run_label(s.get("model", "?"), bool(s.get("augment")))
-        facts = [f"[b]{escape(label)}[/b]", escape(str(s.get("status", "?"))),
-                 escape(f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs")]
+        facts = [
+            f"[b]{escape(label)}[/b]",
+            escape(str(s.get("status", "?"))),
+            escape(f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs"),
+        ]
         if s.get("params"):
             facts.append(f"{s['params']:,} params")
         if s.get("train_seconds") is not None:
             facts.append(f"{s['train_seconds']:.0f}s")
         self.query_one("#results-info", Static).update(
-            f"{'  '.join(facts)}\n{line}\n[dim]{escape(note or self.run_dir.name)}[/dim]")
+            f"{'  '.join(facts)}\n{line}\n[dim]{escape(note or self.run_dir.name)}[/dim]"
+        )
 
     def _show_scores(self, scores: Scores) -> None:
         self.scores = scores
@@ -199,7 +213,8 @@ class ResultsScreen(Screen):
         worst = ", ".join(f"{t}→{p} ×{n}" for t, p, n in self.scores.confusion.worst) or "none"
         self.query_one("#confusion-caption", Static).update(
             f"{mode}  rows: true digit, columns: predicted  [dim](p: {'counts' if percent else 'row %'})[/dim]\n"
-            f"most confused: {worst}")
+            f"most confused: {worst}"
+        )
 
     # -------------------------------------------------- actions
 

@@ -1,7 +1,7 @@
-"""Runs: every run folder in a table; open its results or model, delete it, mark it default, compare the ones you choose."""
+"""Runs: every run folder in a table; open its results or model, delete it, mark it default, resume it,
+compare the ones you choose."""
 
 from __future__ import annotations
-
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,8 +14,14 @@ from .. import runs
 from ..messages import RunsChanged
 from .confirm import ConfirmScreen
 
-STATUS_COLOURS = {"finished": "success", "cancelled": "warning", "interrupted": "warning", "failed": "error",
-                  "running": "accent", "unreadable": "error"}  # theme variables
+STATUS_COLOURS = {
+    "finished": "success",
+    "cancelled": "warning",
+    "interrupted": "warning",
+    "failed": "error",
+    "running": "accent",
+    "unreadable": "error",
+}  # theme variables
 STAR = "★"
 CHECK = "✓"  # marked for comparison
 
@@ -40,8 +46,11 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("[b]enter[/b] results  [b]l[/b] model  [b]d[/b] delete  [b]m[/b] mark as the default for Test "
-                     f"predictions ({STAR})  [b]space[/b] mark to compare ({CHECK})  [b]c[/b] compare", id="runs-hint")
+        yield Static(
+            "[b]enter[/b] results  [b]l[/b] model  [b]d[/b] delete  [b]m[/b] mark as the default for Test "
+            f"predictions ({STAR})  [b]space[/b] mark to compare ({CHECK})  [b]c[/b] compare",
+            id="runs-hint",
+        )
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail")
         yield Footer()
@@ -78,10 +87,16 @@ class RunsScreen(Screen):
             table.add_row(
                 STAR if default and default.path == info.path else "",
                 self._mark_label(str(info.path)),
-                Text(info.started), Text(info.model), "yes" if info.augment else "no",
+                Text(info.started),
+                Text(info.model),
+                "yes" if info.augment else "no",
                 f"{info.train_images:,}" if info.train_images else "-",
-                f"{info.progress[0]}/{info.progress[1]}" if info.progress else
-                f"{info.epochs_run}/{info.epochs}" if info.epochs else str(info.epochs_run), acc,
+                f"{info.progress[0]}/{info.progress[1]}"
+                if info.progress
+                else f"{info.epochs_run}/{info.epochs}"
+                if info.epochs
+                else str(info.epochs_run),
+                acc,
                 Text(info.status, style=self.app.theme_variables.get(STATUS_COLOURS.get(info.status, ""), "")),
                 key=str(info.path),
             )
@@ -112,7 +127,9 @@ class RunsScreen(Screen):
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
         reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""
-        self.query_one("#run-detail", Static).update("  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else ""))
+        self.query_one("#run-detail", Static).update(
+            "  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else "")
+        )
 
     @staticmethod
     def _failure(info: runs.RunInfo) -> str:
@@ -128,13 +145,18 @@ class RunsScreen(Screen):
         if info is None:
             return
         if info.status in ("failed", "unreadable"):
-            self.notify(f"It failed, so it has no results: {self._failure(info)}", title="Can't open this run",
-                        severity="warning", markup=False)
+            self.notify(
+                f"It failed, so it has no results: {self._failure(info)}",
+                title="Can't open this run",
+                severity="warning",
+                markup=False,
+            )
         elif info.status == "running":
             self.notify("Still training: its results open when it ends (see the Dashboard).", severity="warning")
         elif not info.has_checkpoint:
-            self.notify("Cancelled before the first epoch ended, so there is no checkpoint to show.",
-                        severity="warning")
+            self.notify(
+                "Cancelled before the first epoch ended, so there is no checkpoint to show.", severity="warning"
+            )
         else:
             self.app.open_screen("results", str(info.path))
 
@@ -157,7 +179,9 @@ class RunsScreen(Screen):
                 self.notify(f"Deleted {info.name}", markup=False)
             self.refresh_runs()
 
-        self.app.push_screen(ConfirmScreen(f"Delete [b]{escape(info.name)}[/b] and everything in it?", yes="Delete"), answered)
+        self.app.push_screen(
+            ConfirmScreen(f"Delete [b]{escape(info.name)}[/b] and everything in it?", yes="Delete"), answered
+        )
 
     def action_mark_default(self) -> None:
         info = self.selected()
@@ -169,8 +193,12 @@ class RunsScreen(Screen):
         try:
             runs.mark_default(self.app.runs_dir, info.path)
         except OSError as error:  # a read-only or full runs folder
-            self.notify(f"{error.strerror or error} ({self.app.runs_dir})", title="Could not mark the default run",
-                        severity="error", markup=False)
+            self.notify(
+                f"{error.strerror or error} ({self.app.runs_dir})",
+                title="Could not mark the default run",
+                severity="error",
+                markup=False,
+            )
             return
         self.notify(f"{STAR} {info.name} is now the default for Test predictions", markup=False)
         self.refresh_runs()
@@ -181,8 +209,11 @@ class RunsScreen(Screen):
         if info is None:
             return
         if info.status not in runs.RESUMABLE:
-            self.notify(f"Only a cancelled or interrupted run can be resumed; this one is {info.status}.",
-                        severity="warning", markup=False)
+            self.notify(
+                f"Only a cancelled or interrupted run can be resumed; this one is {info.status}.",
+                severity="warning",
+                markup=False,
+            )
             return
         try:
             self.app.resume_run(info.path)
@@ -191,6 +222,7 @@ class RunsScreen(Screen):
             return
         self.notify(f"Resuming {info.name} after epoch {info.epochs_run}", markup=False)
         self.app.open_screen("dashboard")
+
     def _mark_label(self, path: str) -> str:
         return f"{CHECK}{self.marked.index(path) + 1}" if path in self.marked else ""
 

@@ -20,9 +20,13 @@ TRAIN_IMAGES = 60_000 - round(60_000 * VAL_FRACTION)  # MNIST's training images 
 
 # (field, label, kind, hint). Every field is typed as a "number" Input, so a "." stays visible and an
 # integer field can reject 0.5 in words instead of silently reading it as 5.
-NUMBER_FIELDS = [("epochs", "Epochs", "integer", ""), ("batch_size", "Batch size", "integer", ""),
-                 ("lr", "Learning rate", "number", ""), ("patience", "Patience", "integer", "epochs; 0: off"),
-                 ("train_subset", "Train images", "integer", f"0: all {TRAIN_IMAGES:,}")]
+NUMBER_FIELDS = [
+    ("epochs", "Epochs", "integer", ""),
+    ("batch_size", "Batch size", "integer", ""),
+    ("lr", "Learning rate", "number", ""),
+    ("patience", "Patience", "integer", "epochs; 0: off"),
+    ("train_subset", "Train images", "integer", f"0: all {TRAIN_IMAGES:,}"),
+]
 SELECTS = ("preset", "model", "device")
 
 
@@ -36,7 +40,9 @@ class TrainScreen(Screen):
         with VerticalScroll(id="train-form"):
             with Horizontal(classes="row"):
                 yield Label("Preset")
-                yield Select([("custom", "")] + [(name, name) for name in PRESETS], value="", allow_blank=False, id="preset")
+                yield Select(
+                    [("custom", "")] + [(name, name) for name in PRESETS], value="", allow_blank=False, id="preset"
+                )
             with Horizontal(classes="row"):
                 yield Label("Model")
                 yield Select(models, value=defaults.model, allow_blank=False, id="model")
@@ -51,11 +57,16 @@ class TrainScreen(Screen):
                     yield Static(hint, id=f"{field}-hint", classes="field-hint")
             with Horizontal(classes="row"):
                 yield Label("Device")
-                yield Select([(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False, id="device")
+                yield Select(
+                    [(d, d) for d in ("auto", "cpu", "cuda", "mps")], value="auto", allow_blank=False, id="device"
+                )
             yield Static("", id="form-error", markup=False)
             yield Button("Start training", variant="primary", id="start")
-            yield Static("Enter in a field or ctrl+s starts; the dashboard follows the run live.\n"
-                         "The form remembers these settings for next time.", id="form-hint")
+            yield Static(
+                "Enter in a field or ctrl+s starts; the dashboard follows the run live.\n"
+                "The form remembers these settings for next time.",
+                id="form-hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,8 +101,9 @@ class TrainScreen(Screen):
         try:
             save_form(values)
         except OSError as error:
-            self.notify(f"could not remember the settings: {error}", title="Train settings", severity="warning",
-                        markup=False)
+            self.notify(
+                f"could not remember the settings: {error}", title="Train settings", severity="warning", markup=False
+            )
 
     # -------------------------------------------------- what the form shows
 
@@ -139,11 +151,13 @@ class TrainScreen(Screen):
                 raise ValueError(f"{label.lower()} must be {what}, not {text!r}") from None
         preset = self.query_one("#preset", Select).value or None
         return make_config(
-            str(self.query_one("#model", Select).value), preset,
+            str(self.query_one("#model", Select).value),
+            preset,
             augment=self.query_one("#augment", Switch).value,
             device=str(self.query_one("#device", Select).value),
             data_dir=str(self.app.data_dir) if self.app.data_dir else None,
-            runs_dir=str(self.app.runs_dir), **values,
+            runs_dir=str(self.app.runs_dir),
+            **values,
         )
 
     def action_start(self) -> None:

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import block_glyph, rgb_color, colormap
+from .digit import block_glyph, colormap, rgb_color
 
 SIZE = 28
 BRUSHES = (0.6, 0.8, 1.0, 1.3, 1.7)  # Gaussian sigma in pixels; 1.0 gives MNIST's 2-3 pixel strokes at 20 px tall
@@ -25,7 +25,9 @@ LIVE_INTERVAL = 0.1  # seconds between Changed messages during a drag: live, but
 _ROWS, _COLS = np.indices((SIZE, SIZE), dtype=np.float32) + 0.5  # pixel centres; pixel (r, c) covers [r, r+1)
 
 
-def stroke_profile(canvas: np.ndarray, start: tuple[float, float], end: tuple[float, float], sigma: float) -> np.ndarray:
+def stroke_profile(
+    canvas: np.ndarray, start: tuple[float, float], end: tuple[float, float], sigma: float
+) -> np.ndarray:
     """The brush's coverage (0..1) of each pixel for a straight stroke from `start` to `end` (row, col).
 
     Distance to the segment rather than dabs along it, so a fast drag between two far-apart mouse
@@ -71,14 +73,14 @@ class DigitCanvas(Widget, can_focus=True):
     class Changed(Message):
         """The drawing changed: a stroke ended, a key painted, or (at most ~10 Hz) a drag is under way."""
 
-        def __init__(self, canvas: "DigitCanvas", pixels: np.ndarray, final: bool) -> None:
+        def __init__(self, canvas: DigitCanvas, pixels: np.ndarray, final: bool) -> None:
             super().__init__()
             self.canvas = canvas
             self.pixels = pixels  # a copy, safe to hand to a thread
             self.final = final  # False while the mouse button is still down
 
         @property
-        def control(self) -> "DigitCanvas":
+        def control(self) -> DigitCanvas:
             return self.canvas
 
     scale: reactive[int] = reactive(1, layout=True)  # 1: 28x14 cells; 2: 56x28 cells, one pixel row per cell row
@@ -135,7 +137,9 @@ class DigitCanvas(Widget, can_focus=True):
     def load(self, pixels: np.ndarray) -> None:
         """Replace the drawing (float [0, 1] or uint8, 28x28), e.g. to start from a test digit."""
         array = np.asarray(pixels)
-        self.pixels = (array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)).clip(0, 1)
+        self.pixels = (array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array.astype(np.float32)).clip(
+            0, 1
+        )
         self.refresh()
         self._post(final=True)
 
@@ -232,7 +236,9 @@ class DigitCanvas(Widget, can_focus=True):
         else:
             top_rgb, bottom_rgb = colormap(top, "gray"), colormap(bottom, "gray")
             for x in range(SIZE):
-                segments.append(Segment("▀" * scale, Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x]))))
+                segments.append(
+                    Segment("▀" * scale, Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x])))
+                )
             if cursor_row in (top_row, bottom_row):
                 # Only the cursor's own half of the cell is marked, so the cursor is exact to the pixel.
                 mark = self.app.theme_variables["accent"]

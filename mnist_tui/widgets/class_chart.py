@@ -27,8 +27,9 @@ class ClassChart(PlotextPlot):
             return
         plt.title("class share of each split (%)")
         shares = [[100 * c / sum(counts) for c in counts] for _, counts in splits]
-        plt.multiple_bar([str(d) for d in range(10)], shares, labels=[name for name, _ in splits],
-                         marker=MARKERS[: len(splits)])
+        plt.multiple_bar(
+            [str(d) for d in range(10)], shares, labels=[name for name, _ in splits], marker=MARKERS[: len(splits)]
+        )
         top = max(max(s) for s in shares)
         plt.ylim(0, top * 1.4)  # headroom for the legend above the bars
         plt.xlabel("class")

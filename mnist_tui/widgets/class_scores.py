@@ -32,8 +32,10 @@ class ClassScoresTable(DataTable):
             style = WEAKEST if digit == weakest and recall[digit] < 1.0 else ""
             self.add_row(
                 Text(str(digit), style="bold"),
-                *[Text(f"{self.scores[k][digit] * 100:.1f}%", style=style if k == "recall" else "", justify="right")
-                  for k in ("precision", "recall", "f1")],
+                *[
+                    Text(f"{self.scores[k][digit] * 100:.1f}%", style=style if k == "recall" else "", justify="right")
+                    for k in ("precision", "recall", "f1")
+                ],
                 Text(f"{int(self.scores['support'][digit]):,}", justify="right"),
                 key=str(digit),
             )

@@ -80,8 +80,10 @@ class DigitImage(Widget):
             cx, cy = self.cursor
             if top_row == cy or bottom_row == cy:
                 theme = self.app.theme_variables
-                segments[cx] = Segment("▚" * self.scale if not self.app.no_color else "+" * self.scale,
-                                       Style(color=theme["accent"], bgcolor=theme["background"], bold=True))
+                segments[cx] = Segment(
+                    "▚" * self.scale if not self.app.no_color else "+" * self.scale,
+                    Style(color=theme["accent"], bgcolor=theme["background"], bold=True),
+                )
         return Strip(segments).crop(0, self.size.width)
 
 

@@ -78,8 +78,8 @@ class DigitGrid(Widget):
         for tile, (pixels, caption) in zip(tiles, self.samples):
             tile.show(pixels, caption, compact)
             tile.display = True
-        for tile in tiles[len(self.samples):]:
+        for tile in tiles[len(self.samples) :]:
             tile.display = False  # kept, not removed, so a page flip never waits on a mount
-        extra = self.samples[len(tiles):]
+        extra = self.samples[len(tiles) :]
         if extra:
             self.mount_all([DigitTile(pixels, caption, compact) for pixels, caption in extra])

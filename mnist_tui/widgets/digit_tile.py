@@ -29,7 +29,9 @@ class _StyledDigitImage(DigitImage):
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
-        return Strip([Segment(text, style or Style.null(), control) for text, style, control in strip], strip.cell_length)
+        return Strip(
+            [Segment(text, style or Style.null(), control) for text, style, control in strip], strip.cell_length
+        )
 
 
 class DigitTile(Widget):

@@ -1,4 +1,5 @@
-"""MisclassifiedGallery: every test image the model got wrong, a page at a time, filtered by true and predicted digit."""
+"""MisclassifiedGallery: every test image the model got wrong, a page at a time, filtered by true and
+predicted digit."""
 
 from __future__ import annotations
 
@@ -71,8 +72,11 @@ class MisclassifiedGallery(Vertical, can_focus=True):
 
     def _filter(self) -> None:
         true, pred = (self.query_one(f"#gallery-{name}", Select).value for name in ("true", "pred"))
-        self.shown = [m for m in self.mistakes
-                      if (true is Select.NULL or m.true == true) and (pred is Select.NULL or m.pred == pred)]
+        self.shown = [
+            m
+            for m in self.mistakes
+            if (true is Select.NULL or m.true == true) and (pred is Select.NULL or m.pred == pred)
+        ]
         self.page = 0
         self._draw()
 
@@ -105,10 +109,16 @@ class MisclassifiedGallery(Vertical, can_focus=True):
         grid = self.query_one("#gallery-grid")
         with self.app.batch_update():
             grid.remove_children()
-            grid.mount_all(Horizontal(*[DigitTile(m.pixels, f"true {m.true} pred {m.pred}", compact=True,
-                                                  classes="gallery-cell") for m in page[r * columns : (r + 1) * columns]],
-                                      classes="gallery-row")
-                           for r in range(-(-len(page) // columns)))
+            grid.mount_all(
+                Horizontal(
+                    *[
+                        DigitTile(m.pixels, f"true {m.true} pred {m.pred}", compact=True, classes="gallery-cell")
+                        for m in page[r * columns : (r + 1) * columns]
+                    ],
+                    classes="gallery-row",
+                )
+                for r in range(-(-len(page) // columns))
+            )
         line = self.query_one("#gallery-page-line", Static)
         if not self.mistakes:
             line.update("")
@@ -116,5 +126,7 @@ class MisclassifiedGallery(Vertical, can_focus=True):
             line.update("none with these digits; change the filters")
         else:
             pages = -(-len(self.shown) // self.per_page)
-            line.update(f"{start + 1:,}-{start + len(page):,} of {len(self.shown):,} shown, page {self.page + 1} of "
-                        f"{pages}  (n/b or ←/→ page)")
+            line.update(
+                f"{start + 1:,}-{start + len(page):,} of {len(self.shown):,} shown, page {self.page + 1} of "
+                f"{pages}  (n/b or ←/→ page)"
+            )

@@ -20,6 +20,8 @@ class LayerTable(DataTable):
             self.add_column(label)
         for n, row in enumerate(rows):
             last = n == len(rows) - 1
-            cells = [Text(cell, style="bold" if last else "", justify="left" if i < 3 else "right")
-                     for i, cell in enumerate(row)]
+            cells = [
+                Text(cell, style="bold" if last else "", justify="left" if i < 3 else "right")
+                for i, cell in enumerate(row)
+            ]
             self.add_row(*cells)

@@ -53,7 +53,9 @@ class SaliencyOverlay(Widget):
         if y >= height // 2:
             return Strip.blank(self.size.width, Style.null())
         digit = self.digit if self.digit is not None else np.zeros((height, width), np.float32)
-        saliency = self.saliency if self.saliency is not None and self.saliency.shape == digit.shape else np.zeros_like(digit)
+        saliency = (
+            self.saliency if self.saliency is not None and self.saliency.shape == digit.shape else np.zeros_like(digit)
+        )
         rows = slice(2 * y, 2 * y + 2)
         segments = []
         if self.app.no_color:

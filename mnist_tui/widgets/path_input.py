@@ -29,7 +29,11 @@ class PathSuggester(Suggester):
                 for n, entry in enumerate(scan):
                     if n >= MAX_ENTRIES:
                         break
-                    if entry.name.startswith(stem) and entry.name != stem and (stem.startswith(".") or not entry.name.startswith(".")):
+                    if (
+                        entry.name.startswith(stem)
+                        and entry.name != stem
+                        and (stem.startswith(".") or not entry.name.startswith("."))
+                    ):
                         entries.append(entry)
         except OSError:
             return None

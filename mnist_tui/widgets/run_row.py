@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from ..board import RunView
-from ..runs import SUCCESS, WITH_WEIGHTS
+from ..runs import WITH_WEIGHTS
 
 
 def clock(seconds: float) -> str:
@@ -49,11 +49,14 @@ class RunRow(Widget, can_focus=True):
         hint = "  [dim](enter: results)[/dim]" if view.status in WITH_WEIGHTS and view.run_dir else ""
         status = "stopping after this batch" if view.stopping and view.active else view.status
         self.query_one("#run-title", Label).update(
-            f"[b]{escape(view.label)}[/b]  {status}  [dim]{view.device}[/dim]  epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
+            f"[b]{escape(view.label)}[/b]  {status}  [dim]{view.device}[/dim]  "
+            f"epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
         )
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         epoch_bar.update(total=max(view.epochs, 1), progress=view.epoch)
         batch_bar = self.query_one("#batch-bar", ProgressBar)
         batch_bar.update(total=max(view.batches, 1), progress=view.batch)
-        speed = f" {view.images_per_sec:,.0f} img/s  ETA {clock(view.eta_seconds)}" if view.active and view.batches else ""
+        speed = (
+            f" {view.images_per_sec:,.0f} img/s  ETA {clock(view.eta_seconds)}" if view.active and view.batches else ""
+        )
         self.query_one("#run-speed", Label).update(speed)

@@ -83,8 +83,11 @@ class TileGrid(Widget):
         width = self.size.width
         if y == 0:
             shown = self._shown()
-            where = f"  {shown[0] + 1}-{shown[-1] + 1} of {len(self.tiles)}, page {self.page + 1}/{self.pages}" \
-                if shown and self.pages > 1 else ""
+            where = (
+                f"  {shown[0] + 1}-{shown[-1] + 1} of {len(self.tiles)}, page {self.page + 1}/{self.pages}"
+                if shown and self.pages > 1
+                else ""
+            )
             return Strip([Segment(f"{self.title}{where}"[:width], Style(bold=True))]).extend_cell_length(width)
         shown = self._shown()
         band, y = divmod(y - 1, self.band)
@@ -105,8 +108,9 @@ class TileGrid(Widget):
                 segments += [Segment(block_glyph(int(t), int(b)), Style.null()) for t, b in zip(top, bottom)]
             else:
                 top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
-                segments += [Segment("▀", Style(color=rgb_color(t), bgcolor=rgb_color(b)))
-                             for t, b in zip(top_rgb, bottom_rgb)]
+                segments += [
+                    Segment("▀", Style(color=rgb_color(t), bgcolor=rgb_color(b))) for t, b in zip(top_rgb, bottom_rgb)
+                ]
             segments.append(Segment(" " * GAP, Style.null()))
         return Strip(segments).extend_cell_length(width).crop(0, width)
 
