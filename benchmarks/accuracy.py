@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, write  # noqa: E402
+from _common import table, write
 
-from mnist_tui.config import PRESETS, TrainConfig, make_config  # noqa: E402
-from mnist_tui.device import threads_per_process  # noqa: E402
-from mnist_tui.models import UnknownModel  # noqa: E402
-from mnist_tui.train import fit  # noqa: E402
+from mnist_tui.config import PRESETS, TrainConfig, make_config
+from mnist_tui.device import threads_per_process
+from mnist_tui.models import UnknownModel
+from mnist_tui.train import fit
 
 
 def parse_setting(text: str) -> tuple[str, object]:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, write  # noqa: E402
+from _common import table, write
 
-from mnist_tui.omp import POLICY, USER_CHOICES  # noqa: E402
+from mnist_tui.omp import POLICY, USER_CHOICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIN = {"GOMP_SPINCOUNT": "300000", "KMP_BLOCKTIME": "200"}  # the libraries' defaults, made explicit

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import table, write  # noqa: E402
+from _common import table, write
 
-from mnist_tui import events as ev  # noqa: E402
-from mnist_tui.config import make_config  # noqa: E402
+from mnist_tui import events as ev
+from mnist_tui.config import make_config
 
 
 def service_rates(configs) -> list[float]:

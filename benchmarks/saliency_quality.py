@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table, write  # noqa: E402
+from _common import table, write
 
-from mnist_tui.data import default_data_dir, load_arrays  # noqa: E402
-from mnist_tui.runs import load_checkpoint, resolve_run  # noqa: E402
-from mnist_tui.saliency import METHODS, predict_with_saliency  # noqa: E402
+from mnist_tui.data import default_data_dir, load_arrays
+from mnist_tui.runs import load_checkpoint, resolve_run
+from mnist_tui.saliency import METHODS, predict_with_saliency
 
 INK = 0.5  # a pixel at half brightness or more is the digit's ink
 NEAR_INK = 0.1  # any visible pixel, the anti-aliased rim included

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from _common import table, write  # noqa: E402
+import torch
+import torch.nn.functional as F
+from _common import table, write
 
-from mnist_tui.device import autocast, pick_precision, set_threads  # noqa: E402
-from mnist_tui.models import build_model  # noqa: E402
+from mnist_tui.device import autocast, pick_precision, set_threads
+from mnist_tui.models import build_model
 
 
 def plain_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

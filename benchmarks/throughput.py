@@ -17,14 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from _common import table, write  # noqa: E402
+import torch
+import torch.nn.functional as F
+from _common import table, write
 
-from mnist_tui.config import make_config  # noqa: E402
-from mnist_tui.device import autocast, pick_precision, set_threads  # noqa: E402
-from mnist_tui.models import build_model  # noqa: E402
-from mnist_tui.train import fit  # noqa: E402
+from mnist_tui.config import make_config
+from mnist_tui.device import autocast, pick_precision, set_threads
+from mnist_tui.models import build_model
+from mnist_tui.train import fit
 
 
 def raw_rate(model_name: str, batch_size: int, precision: str, channels_last: bool, images: int) -> float:

@@ -16,16 +16,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from _common import table, write  # noqa: E402
-from torch.utils.data import DataLoader, Subset  # noqa: E402
-from torchvision import datasets, transforms  # noqa: E402
+import torch
+import torch.nn.functional as F
+from _common import table, write
+from torch.utils.data import DataLoader, Subset
+from torchvision import datasets, transforms
 
-from mnist_tui.config import make_config  # noqa: E402
-from mnist_tui.data import default_data_dir  # noqa: E402
-from mnist_tui.models import build_model  # noqa: E402
-from mnist_tui.train import fit  # noqa: E402
+from mnist_tui.config import make_config
+from mnist_tui.data import default_data_dir
+from mnist_tui.models import build_model
+from mnist_tui.train import fit
 
 TARGET = 0.99
 

@@ -40,8 +40,7 @@ async def settle(pilot, timeout=120.0):
     await pilot.pause(0.5)
     screen = pilot.app.screen
     busy = lambda: any(
-        w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING)  # noqa: E731
-        for w in pilot.app.workers
+        w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers
     )
     await wait_until(pilot, lambda: not busy(), timeout)
     await pilot.pause(1.0)

@@ -28,7 +28,7 @@ def random_affine(
     """
     n = images.shape[0]
     device = images.device
-    rand = lambda: torch.rand(n, generator=generator, device=device)  # noqa: E731
+    rand = lambda: torch.rand(n, generator=generator, device=device)
     angle = (rand() * 2 - 1) * math.radians(ROTATION_DEG) * strength
     low, high = 1 + (SCALE[0] - 1) * strength, 1 + (SCALE[1] - 1) * strength
     scale = low + rand() * (high - low)
@@ -69,7 +69,7 @@ def random_erase(
     """With probability `p` per image, blank one random rectangle (RandomErasing, vectorised)."""
     n, _, h, w = images.shape
     device = images.device
-    rand = lambda: torch.rand(n, generator=generator, device=device)  # noqa: E731
+    rand = lambda: torch.rand(n, generator=generator, device=device)
     area = (ERASE_AREA[0] + rand() * (ERASE_AREA[1] - ERASE_AREA[0])) * h * w
     log_ratio = math.log(ERASE_RATIO[0]) + rand() * (math.log(ERASE_RATIO[1]) - math.log(ERASE_RATIO[0]))
     ratio = torch.exp(log_ratio)

@@ -278,7 +278,7 @@ def write_idx_from_pickle(packed: bytes, data_dir: Path | str) -> None:
     """Convert deeplearning.net's mnist.pkl.gz (pixel/256 floats) into the four official IDX files."""
     with gzip.open(io.BytesIO(packed)) as handle:
         (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.load(handle, encoding="latin1")
-    to_pixels = lambda x: np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    to_pixels = lambda x: np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
     arrays = {
         "train-images-idx3-ubyte": to_pixels(np.concatenate([train_x, valid_x])),
         "train-labels-idx1-ubyte": np.concatenate([train_y, valid_y]).astype(np.uint8),
@@ -403,8 +403,8 @@ def load_splits(data_dir: Path | str | None = None, train_subset: int | None = N
     train_idx, val_idx = split_indices(len(arrays.train_images))
     if train_subset:
         train_idx = train_idx[:train_subset]
-    as_x = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))  # noqa: E731
-    as_y = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
+    as_x = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))
+    as_y = lambda a: torch.from_numpy(a.astype(np.int64))
     return Splits(
         as_x(arrays.train_images[train_idx]),
         as_y(arrays.train_labels[train_idx]),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-import torch._dynamo  # noqa: F401 - the first optimizer imports it (1.5 s here); pay that at import, not mid-run
+import torch._dynamo
 import torch.nn.functional as F
 
 from . import events as ev
