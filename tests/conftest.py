@@ -102,3 +102,39 @@ def trained_runs_dir(trained_run, tmp_path) -> Path:
     runs_dir.mkdir()
     shutil.copytree(trained_run.run_dir, runs_dir / trained_run.run_dir.name)
     return runs_dir
+
+
+# The fast lane (`pytest -m "not slow"`) keeps the tests that neither train, start processes nor drive the
+# app: these fixtures and modules mean one of those, so their tests are marked slow here, in one place.
+SLOW_FIXTURES = {
+    "tiny_config",
+    "trained_run",
+    "trained_runs_dir",
+    "mnist_dir",
+    "trained",
+    "good_run",
+    "messy_runs",
+    "runs",
+    "snap_compare",
+}
+SLOW_MODULES = {
+    "test_worker",
+    "test_presets",
+    "test_benchmarks",
+    "test_serve",
+    "test_export",
+    "test_inference",
+    "test_comparison",
+    "test_omp",
+    "test_runfolder",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        app_test = inspect.iscoroutinefunction(getattr(item, "function", None))  # a Pilot test drives the app
+        if app_test or module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

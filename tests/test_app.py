@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
@@ -91,6 +92,7 @@ async def test_stop_a_run_from_the_dashboard(synthetic_dir, runs_dir):
         assert (folder / "best.pt").exists()
 
 
+@pytest.mark.slow
 def test_spawn_from_a_running_app_in_a_fresh_interpreter(synthetic_dir, runs_dir):
     """The fds_to_keep trap only bites when the first spawn (and the resource tracker) start inside the
     app, so this runs in a new interpreter where nothing has been spawned yet."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from mnist_tui.cli import main
 
 
@@ -83,6 +85,7 @@ def test_data_info_on_synthetic(synthetic_dir, capsys):
     assert "synthetic" in out and "train" in out and "test" in out
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_without_traceback(tmp_path, synthetic_dir):
     cases = [
         ["train", "--model", "nope", "--data-dir", str(synthetic_dir)],

@@ -66,6 +66,7 @@ def test_a_model_that_cannot_be_traced_is_used_as_it_is():
 
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="glibc malloc tuning is Linux-only")
+@pytest.mark.slow
 def test_training_steps_stop_page_faulting_once_freed_memory_is_kept():
     probe = """
 import resource, sys, torch

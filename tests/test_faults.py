@@ -33,6 +33,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 
 def one_line_error(err: str, *words: str) -> None:
+    err = "".join(line for line in err.splitlines(True) if not line.startswith("mnist-tui: using run "))  # a note
     assert err.count("\n") == 1 and err.startswith("mnist-tui: error: "), err
     assert "Traceback" not in err
     for word in words:

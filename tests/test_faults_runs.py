@@ -100,6 +100,7 @@ async def test_the_runs_screen_survives_bad_folders(messy_runs, synthetic_dir):
         assert app.is_running
 
 
+@pytest.mark.slow
 def test_the_runs_dir_is_a_file_or_read_only(tmp_path, synthetic_dir):
     blocker = tmp_path / "runs"
     blocker.write_text("not a folder")
@@ -116,6 +117,7 @@ def test_the_runs_dir_is_a_file_or_read_only(tmp_path, synthetic_dir):
         assert out.returncode == 1 and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_an_unwritable_compare_json_prints_the_table_and_one_line(tmp_path, synthetic_dir):
     runs_dir = tmp_path / "runs"
     (runs_dir / "compare.json").mkdir(parents=True)  # a folder where the file goes: the write fails
