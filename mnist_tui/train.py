@@ -370,11 +370,21 @@ def fit(
             resumed,
         )
     except BaseException as error:
-        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        summary = _summary(config, params, history, kept, None, started, "failed", False, resumed)
-        summary.update(reason=reason, traceback=traceback.format_exc(limit=8))
+        if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: aborted mid-batch, resumable from its last epoch
+            status, reason = "interrupted", "aborted with a second Ctrl-C"
+        else:
+            status = "failed"
+            reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        summary = _summary(config, params, history, kept, None, started, status, False, resumed)
+        summary.update(reason=reason, traceback=None if status == "interrupted" else traceback.format_exc(limit=8))
+
+        def end_event(where):
+            if status == "interrupted":
+                return ev.RunFinished(run_id, where, status, summary)
+            return ev.RunFailed(run_id, where, reason)
+
         try:
-            record.end(summary, "failed", None, lambda where: ev.RunFailed(run_id, where, reason))
+            record.end(summary, status, None, end_event)
         except OSError as write_error:  # a full disk: say why the folder could not record the failure
             report(
                 ev.RunFailed(run_id, str(run_dir), f"{reason} (and the run folder could not be updated: {write_error})")

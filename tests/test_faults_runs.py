@@ -160,3 +160,122 @@ def test_nan_loss_fails_the_run_with_a_hint_and_keeps_the_last_good_checkpoint(t
     assert folder.name.endswith("_failed") and summary["status"] == "failed"
     assert "loss became NaN at epoch 2, batch" in summary["reason"] and "lower the learning rate" in summary["reason"]
     runs.load_checkpoint(folder)  # epoch 1's weights are kept
+
+
+def _train_until_epoch_1(synthetic_dir, runs_dir, *extra, model="1-layer"):
+    import time
+
+    from mnist_tui import events as ev
+    from mnist_tui import live
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "train",
+            "--model",
+            "1-layer",
+            "--epochs",
+            "200",
+            "--patience",
+            "0",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(synthetic_dir),
+            "--runs-dir",
+            str(runs_dir),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        folder = next(iter(Path(runs_dir).glob("*_running")), None)
+        if folder and any(isinstance(e, ev.EpochCompleted) for e in live.read_events(folder)[0]):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("no epoch within 120 s")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_checkpoint(synthetic_dir, runs_dir):
+    import signal
+
+    proc = _train_until_epoch_1(synthetic_dir, runs_dir)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "cancelled" and info.has_checkpoint and (info.path / runs.RESUME).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_twice_aborts_in_one_line_and_the_run_can_be_resumed(synthetic_dir, runs_dir):
+    import signal
+    import time
+
+    # Batches of 512 on the 3-layer model take long enough that the second Ctrl-C lands inside one.
+    proc = _train_until_epoch_1(synthetic_dir, runs_dir, "--batch-size", "512", model="3-layer")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "mnist-tui: interrupted"
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "interrupted" and info.reason == "aborted with a second Ctrl-C" and info.has_checkpoint
+
+
+@pytest.mark.slow
+def test_train_on_a_full_disk_prints_one_failed_line(synthetic_dir, runs_dir, tmp_path):
+    from test_runfolder import FAULT_SITE
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FAULT_SITE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnist_tui",
+            "train",
+            "--model",
+            "1-layer",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(synthetic_dir),
+            "--runs-dir",
+            str(runs_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr + out.stdout, out.stderr
+    assert "failed: OSError: [Errno 28] No space left on device" in out.stdout
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "failed" and "No space left" in info.reason
+
+
+@pytest.mark.slow
+def test_the_worker_leaves_no_log_files_behind(tiny_config, runs_dir):
+    from mnist_tui.worker import TrainingService
+
+    with TrainingService(max_jobs=1) as service:
+        service.start(tiny_config(epochs=1))
+        service.wait(120)
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "finished"
+    assert not (runs_dir / ".logs").exists() and not (info.path / runs.LOG).exists()
