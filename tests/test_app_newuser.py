@@ -188,7 +188,7 @@ async def test_train_form_has_train_images_words_for_augmentation_and_remembers(
         def cancel(self, run_id):
             pass
 
-        def close(self, timeout):
+        def close(self, stop_runs=True, timeout=3.0):
             pass
 
     app = make_app(runs_dir, synthetic_dir, service_factory=Service)
