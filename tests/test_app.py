@@ -83,8 +83,8 @@ async def test_train_shows_live_bars_then_curves_then_results(synthetic_dir, run
 async def test_stop_a_run_from_the_dashboard(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await fill_train_form(pilot, "1-layer", "200")
-        await wait_for(pilot, lambda: "epoch 1/200" in screen_text(app) and "val" in screen_text(app))
+        await fill_train_form(pilot, "1-layer", "5000")
+        await wait_for(pilot, lambda: "epoch 1/5000" in screen_text(app) and "val" in screen_text(app))
         await pilot.press("s")
         await wait_for(pilot, lambda: "cancelled" in screen_text(app), 30)
         (folder,) = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]

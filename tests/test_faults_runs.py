@@ -177,7 +177,7 @@ def _train_until_epoch_1(synthetic_dir, runs_dir, *extra, model="1-layer"):
             "--model",
             "1-layer",
             "--epochs",
-            "200",
+            "5000",
             "--patience",
             "0",
             "--threads",

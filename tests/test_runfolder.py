@@ -265,7 +265,7 @@ def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(s
 
 @pytest.mark.slow
 def test_stop_and_watch_from_another_terminal(synthetic_dir, runs_dir):
-    trainer = cli(*train_args(synthetic_dir, runs_dir, "--epochs", "200", "--patience", "0"))
+    trainer = cli(*train_args(synthetic_dir, runs_dir, "--epochs", "5000", "--patience", "0"))
     wait_for(logged(first_folder(runs_dir), ev.EpochCompleted, epoch=1), what="epoch 1")
     listing = subprocess.run(
         [sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True
