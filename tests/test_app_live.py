@@ -183,3 +183,29 @@ async def test_curves_draw_from_the_first_batch_and_runs_show_the_image_count(sy
         await pilot.press("escape", "r")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen", 30)
         await wait_for(pilot, lambda: "900" in screen_text(app), 30)  # 90% of the 1,000 synthetic images train
+
+
+async def test_r_resumes_a_cancelled_run_from_the_runs_screen(tiny_config, runs_dir, synthetic_dir):
+    import threading
+
+    from mnist_tui.train import fit
+
+    stop = threading.Event()
+
+    def report(event):
+        if isinstance(event, ev.EpochCompleted):
+            stop.set()  # cancel once epoch 1 is saved
+
+    cancelled = fit(tiny_config(epochs=3, patience=0), report, stop)
+    assert cancelled.status == "cancelled" and cancelled.summary["epochs_run"] == 1
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and "cancelled" in screen_text(app), 30)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
+        await wait_for(pilot, lambda: len(app.board) == 1 and not app.board.active())
+        (view,) = app.board
+        assert view.status == "finished" and [p["epoch"] for p in view.history] == [1, 2, 3]
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "finished" and info.epochs_run == 3 and runs.stem(info.path) == runs.stem(cancelled.run_dir)
