@@ -310,7 +310,18 @@ async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_screen("results", str(poor_run))
         await wait_screen(pilot, "ResultsScreen")
-        await pilot.press("4")
+        from textual.widgets import TabbedContent
+
+        def active_tab():
+            found = app.screen.query(TabbedContent)
+            return found.first().active if found else None
+
+        for _ in range(100):  # a key pressed while the screen is still mounting goes nowhere: press until it takes
+            if active_tab() is not None:
+                await pilot.press("4")
+            if active_tab() == "mistakes":
+                break
+            await pilot.pause(0.1)
         await wait_text(pilot, r"of 200 test images misclassified", 60)
         text = await wait_text(pilot, r"true \d pred \d")
         wrong = int(re.search(r"(\d+) of 200 test images misclassified", text).group(1))
