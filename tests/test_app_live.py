@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -65,38 +64,10 @@ async def test_compare_writes_its_table_while_covered(synthetic_dir, runs_dir):
 
 async def test_the_app_attaches_to_a_run_started_elsewhere(synthetic_dir, runs_dir):
     """A run started from the CLI (another terminal, or an earlier app) shows on the dashboard with its history."""
-    trainer = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_tui",
-            "train",
-            "--model",
-            "1-layer",
-            "--epochs",
-            "5000",
-            "--patience",
-            "0",
-            "--threads",
-            "1",
-            "--data-dir",
-            str(synthetic_dir),
-            "--runs-dir",
-            str(runs_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        folder = next(iter(runs_dir.glob("*_running")), None)
-        import time
+    from background import train_in_background
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            folder = next(iter(runs_dir.glob("*_running")), None)
-            if folder and any(isinstance(e, ev.EpochCompleted) for e in live.read_events(folder)[0]):
-                break
-            time.sleep(0.2)
+    trainer = train_in_background(synthetic_dir, runs_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
         app = make_app(runs_dir, synthetic_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: len(app.board) == 1, 30)
