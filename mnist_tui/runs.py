@@ -170,8 +170,12 @@ def finalize(run_dir: Path, status: str, test_acc: float | None) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.name.endswith(RUNNING_SUFFIX):
         return run_dir
-    target = final_name(run_dir, status, test_acc)
-    os.rename(run_dir, target)  # rename, not replace: never over an existing folder
+    return move(run_dir, final_name(run_dir, status, test_acc))
+
+
+def move(run_dir: Path, target: Path) -> Path:
+    """Rename a run folder durably; rename, not replace: never over an existing folder."""
+    os.rename(run_dir, target)
     fsync_dir(run_dir.parent)
     return target
 
@@ -181,14 +185,9 @@ def reopen(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if run_dir.name.endswith(RUNNING_SUFFIX):
         return run_dir
-    match = _STAMP.match(run_dir.name)
-    if not match:
+    if not _STAMP.match(run_dir.name):
         raise RunError(f"{run_dir.name} is not a run folder")
-    stem = run_dir.name.rsplit("_", 1)[0] if run_dir.name.count("_") >= 2 else run_dir.name
-    target = run_dir.with_name(stem + RUNNING_SUFFIX)
-    os.rename(run_dir, target)
-    fsync_dir(run_dir.parent)
-    return target
+    return move(run_dir, run_dir.with_name(stem(run_dir) + RUNNING_SUFFIX))
 
 
 def stem(run_dir: Path | str) -> str:

@@ -122,7 +122,7 @@ class Recorder:
         (self.run_dir / live.STOP).unlink(missing_ok=True)
         self(event_for(str(target)))
         if target != self.run_dir:
-            target = runs.finalize(self.run_dir, status, test_acc)
+            runs.move(self.run_dir, target)  # the name the end event announced
         self.run_dir = target
         return target
 

@@ -38,6 +38,20 @@ def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_for_ends(service, count: int) -> dict:
+    """The final event of each of `count` runs, by run id."""
+    ended = {}
+
+    def another():
+        event = service.next_event(0.2)
+        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+            ended[event.run_id] = event
+        return len(ended) == count
+
+    wait_for(another, what=f"{count} runs to end")
+    return ended
+
+
 def only_run(runs_dir: Path) -> Path:
     (folder,) = [p for p in runs_dir.iterdir() if not p.name.startswith(".") and p.is_dir()]
     return folder
@@ -310,16 +324,7 @@ def test_a_full_disk_fails_that_run_and_the_queue_goes_on(tiny_config, runs_dir,
     with TrainingService(max_jobs=1) as service:
         first = service.start(tiny_config(model="1-layer", epochs=1))
         second = service.start(tiny_config(model="ds-cnn-v1", epochs=1))
-        ended = {}
-        wait_for(
-            lambda: (
-                (e := service.next_event(0.2))
-                and isinstance(e, (ev.RunFinished, ev.RunFailed))
-                and ended.setdefault(e.run_id, e)
-                and len(ended) == 2
-            ),
-            what="both runs to end",
-        )
+        ended = wait_for_ends(service, 2)
     assert isinstance(ended[first], ev.RunFailed) and "No space left on device" in ended[first].reason
     assert isinstance(ended[second], ev.RunFinished) and ended[second].status == "finished"
     statuses = sorted(r.status for r in runs.list_runs(runs_dir))
@@ -342,15 +347,6 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
     with TrainingService(max_jobs=1) as service:
         first = service.start(tiny_config(epochs=1))
         second = service.start(tiny_config(epochs=1))
-        ended = {}
-        wait_for(
-            lambda: (
-                (e := service.next_event(0.2))
-                and isinstance(e, (ev.RunFinished, ev.RunFailed))
-                and ended.setdefault(e.run_id, e)
-                and len(ended) == 2
-            ),
-            what="both runs to end",
-        )
+        ended = wait_for_ends(service, 2)
     assert isinstance(ended[first], ev.RunFailed) and "No space left on device" in ended[first].reason
     assert isinstance(ended[second], ev.RunFinished) and ended[second].status == "finished"

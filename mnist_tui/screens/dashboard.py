@@ -97,11 +97,10 @@ class DashboardScreen(Screen):
     def _log_new_lines(self, view: RunView) -> None:
         log = self.query_one("#epoch-log", Log)
         written = self._logged.get(view.run_id, 0)
-        epochs = [p for p in view.history]
-        for point in epochs[written:]:
+        for point in view.history[written:]:
             log.write_line(epoch_line(view.label, point))
-        written = max(written, len(epochs))
-        if not view.active and written == len(epochs):
+        written = max(written, len(view.history))
+        if not view.active and written == len(view.history):
             log.write_line(end_line(view))
             written += 1
         self._logged[view.run_id] = written
