@@ -73,7 +73,8 @@ async def test_the_app_attaches_to_a_run_started_elsewhere(synthetic_dir, runs_d
             await wait_for(pilot, lambda: len(app.board) == 1, 30)
             await pilot.press("d")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
-            await wait_for(pilot, lambda: "epoch 1/5000" in screen_text(app) and "val_acc" in screen_text(app))
+            log = app.screen.query_one("#epoch-log")  # its history so far, read from the folder
+            await wait_for(pilot, lambda: any("epoch 1/5000" in line and "val_acc" in line for line in log.lines))
             await wait_for(pilot, lambda: "img/s" in screen_text(app))
             await pilot.press("s")  # stop it from here: it was not started by this app
             await wait_for(pilot, lambda: "cancelled" in screen_text(app), 60)
@@ -82,6 +83,27 @@ async def test_the_app_attaches_to_a_run_started_elsewhere(synthetic_dir, runs_d
         assert info.status == "cancelled" and info.has_checkpoint
     finally:
         trainer.kill()
+
+
+async def test_the_epoch_log_keeps_showing_the_newest_epochs_once_full():
+    """Textual's Log stopped repainting once max_lines pruned it: a long run's log froze at epoch 500."""
+    from textual.app import App
+
+    from mnist_tui.widgets.tail_log import TailLog
+
+    class LogApp(App):
+        def compose(self):
+            yield TailLog(max_lines=50)
+
+    app = LogApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(TailLog)
+        for i in range(120):
+            log.write_line(f"epoch {i}")
+            if i % 7 == 0:
+                await pilot.pause()
+        await pilot.pause()
+        assert "epoch 119" in screen_text(app)
 
 
 async def test_quitting_with_a_live_run_keeps_it_training(synthetic_dir, runs_dir):

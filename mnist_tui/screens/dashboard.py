@@ -6,13 +6,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from .. import events as ev
 from ..board import RunView
 from ..runs import SUCCESS, WITH_WEIGHTS
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
+from ..widgets.tail_log import TailLog
 
 
 def epoch_line(label: str, p: dict) -> str:
@@ -57,7 +58,7 @@ class DashboardScreen(Screen):
         with Horizontal(id="charts"):
             yield CurvesPlot("accuracy (%)", "accuracy", percent=True, id="acc-plot")
             yield CurvesPlot("loss", "loss", id="loss-plot")
-        yield Log(id="epoch-log", max_lines=500)
+        yield TailLog(id="epoch-log", max_lines=500)
         yield Footer()
 
     def views(self) -> list[RunView]:
@@ -95,7 +96,7 @@ class DashboardScreen(Screen):
         return row
 
     def _log_new_lines(self, view: RunView) -> None:
-        log = self.query_one("#epoch-log", Log)
+        log = self.query_one("#epoch-log", TailLog)
         written = self._logged.get(view.run_id, 0)
         for point in view.history[written:]:
             log.write_line(epoch_line(view.label, point))
@@ -293,5 +294,5 @@ class CompareScreen(DashboardScreen):
         for cells in table_cells(job.rows):
             table.add_row(*cells)
         table.remove_class("hidden")
-        self.query_one("#epoch-log", Log).display = False  # the table sums it up; give it the room
+        self.query_one("#epoch-log", TailLog).display = False  # the table sums it up; give it the room
         self.sub_title = f"finished: saved {job.path}" if job.path else job.error
