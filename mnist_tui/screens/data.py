@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from textual import on, work
@@ -36,31 +37,28 @@ class DataScreen(Screen):
         Binding("i", "another_image", "Another image"),
     ]
 
+    @dataclass
     class DataLoaded(Message):
         """The arrays are in memory: the training split's indices and the class counts of each split."""
 
-        def __init__(self, arrays, train_idx: np.ndarray, counts: dict[str, list[int]]) -> None:
-            super().__init__()
-            self.arrays = arrays
-            self.train_idx = train_idx
-            self.counts = counts
+        arrays: object  # data.MnistArrays
+        train_idx: np.ndarray
+        counts: dict[str, list[int]]
 
+    @dataclass
     class DataFailed(Message):
         """The data could not be loaded; `reason` is one line the user can act on."""
 
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+        reason: str
 
+    @dataclass
     class PreviewDrawn(Message):
         """One training image and its augmented copies, uint8 (28, 28) and (n, 28, 28)."""
 
-        def __init__(self, number: int, label: int, original: np.ndarray, copies: np.ndarray) -> None:
-            super().__init__()
-            self.number = number
-            self.label = label
-            self.original = original
-            self.copies = copies
+        number: int
+        label: int
+        original: np.ndarray
+        copies: np.ndarray
 
     def __init__(self) -> None:
         super().__init__()

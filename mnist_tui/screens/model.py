@@ -38,7 +38,7 @@ class ModelScreen(Screen):
     TITLE = "Model"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("1", "show_tab('layers')", "ConvMaps", show=False),
+        Binding("1", "show_tab('layers')", "Layers", show=False),
         Binding("2", "show_tab('maps')", "Feature maps", show=False),
         Binding("right_square_bracket", "layer(1)", "Next layer", key_display="]"),
         Binding("left_square_bracket", "layer(-1)", "Prev layer", key_display="["),
@@ -46,28 +46,23 @@ class ModelScreen(Screen):
         Binding("comma,pageup", "page(-1)", "Prev channels", key_display=",", show=False),
     ]
 
+    @dataclass
     class Loaded(Message):
-        def __init__(
-            self, run, title: str, table: list, batch_label: str, filters: tuple | None, image: np.ndarray, note: str
-        ) -> None:
-            super().__init__()
-            self.run = run  # inference.RunModel
-            self.title = title
-            self.table = table
-            self.batch_label = batch_label
-            self.filters = filters  # (layer name, tiles, kernel shape) or None for a model without convs
-            self.image = image
-            self.note = note
+        run: object  # inference.RunModel
+        title: str
+        table: list
+        batch_label: str
+        filters: tuple | None  # (layer name, tiles, kernel shape) or None for a model without convs
+        image: np.ndarray
+        note: str
 
+    @dataclass
     class MapsReady(Message):
-        def __init__(self, layers: list[ConvMaps]) -> None:
-            super().__init__()
-            self.conv_maps = layers
+        conv_maps: list[ConvMaps]
 
+    @dataclass
     class LoadFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+        reason: str
 
     def __init__(self, run_dir: str | Path | None = None, image: np.ndarray | None = None) -> None:
         """`run_dir` None: the default run (or an untrained model when there is none). `image`: the digit whose

@@ -40,29 +40,26 @@ class ResultsScreen(Screen):
         *[Binding(str(i), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS, 1)],
     ]
 
+    @dataclass
     class Loaded(Message):
         """The run's files were read: its summary, per-epoch metrics and saved test scores (None if not tested)."""
 
-        def __init__(self, summary: dict, metrics: list[dict], scores: Scores | None) -> None:
-            super().__init__()
-            self.summary = summary
-            self.metrics = metrics
-            self.scores = scores
+        summary: dict
+        metrics: list[dict]
+        scores: Scores | None
 
+    @dataclass
     class Evaluated(Message):
         """The best checkpoint was run on the test set; `scores` is set when the run had none saved."""
 
-        def __init__(self, mistakes: list[Mistake], wrong: int, total: int, scores: Scores | None) -> None:
-            super().__init__()
-            self.mistakes = mistakes
-            self.wrong = wrong
-            self.total = total
-            self.scores = scores
+        mistakes: list[Mistake]
+        wrong: int
+        total: int
+        scores: Scores | None
 
+    @dataclass
     class EvaluationFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+        reason: str
 
     def __init__(self, run_dir: str | Path) -> None:
         super().__init__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from rich.segment import Segment
@@ -70,14 +71,13 @@ class DigitCanvas(Widget, can_focus=True):
         Binding("minus", "brush(-1)", "Brush -", key_display="-", show=False),
     ]
 
+    @dataclass
     class Changed(Message):
         """The drawing changed: a stroke ended, a key painted, or (at most ~10 Hz) a drag is under way."""
 
-        def __init__(self, canvas: DigitCanvas, pixels: np.ndarray, final: bool) -> None:
-            super().__init__()
-            self.canvas = canvas
-            self.pixels = pixels  # a copy, safe to hand to a thread
-            self.final = final  # False while the mouse button is still down
+        canvas: DigitCanvas
+        pixels: np.ndarray  # a copy, safe to hand to a thread
+        final: bool  # False while the mouse button is still down
 
         @property
         def control(self) -> DigitCanvas:

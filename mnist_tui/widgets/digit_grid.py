@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from textual import events
 from textual.message import Message
@@ -36,13 +38,12 @@ class DigitGrid(Widget):
     samples: reactive[list[tuple[np.ndarray, str]]] = reactive(list, always_update=True)
     capacity: reactive[int] = reactive(0, init=False)
 
+    @dataclass
     class Resized(Message):
         """The grid's size changed; `capacity` full-size tiles fit now."""
 
-        def __init__(self, grid: DigitGrid, capacity: int) -> None:
-            super().__init__()
-            self.grid = grid
-            self.capacity = capacity
+        grid: DigitGrid
+        capacity: int
 
         @property
         def control(self) -> DigitGrid:
