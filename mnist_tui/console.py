@@ -1,4 +1,6 @@
-"""Plain-text output for the headless CLI: tables, epoch lines and a one-line progress bar."""
+"""Plain-text output for the headless CLI: tables, percentages, epoch lines and a one-line progress bar.
+
+No torch, no Textual: the CLI uses it before torch loads, and the screens use `pct` too."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ def human_bytes(n: int) -> str:
 
 
 def pct(value: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage: 0.98765 -> "98.77%"; None -> "-"."""
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .batches import MEAN, STD, to_input
+from .console import pct
 from .device import autocast
 
 # Inference batch: on a CPU, 256 images keep the activations in cache; 1,000 ran 2.4x slower here.
@@ -200,8 +201,8 @@ def agreement_line(test_acc: float, recorded: float | None) -> str:
     if recorded is None:
         return "the run recorded no test accuracy (it was cancelled before its test pass), so this is the first"
     if test_acc == recorded:
-        return f"matches the test accuracy recorded in summary.json exactly ({recorded * 100:.2f}%)"
+        return f"matches the test accuracy recorded in summary.json exactly ({pct(recorded)})"
     return (
-        f"differs from the {recorded * 100:.4f}% recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
+        f"differs from the {pct(recorded, 4)} recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
         "points: the run was tested on another device, data folder or torch build"
     )

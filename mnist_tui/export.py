@@ -168,7 +168,7 @@ def cmd_export(args) -> int:
     )
     print(
         f"onnxruntime (CPU) against PyTorch fp32 on {report.images:,} test images: argmax agrees on "
-        f"{report.agree:,} ({report.agreement * 100:.2f}%), largest absolute logit difference {report.max_abs_diff:.2e}"
+        f"{report.agree:,} ({pct(report.agreement)}), largest absolute logit difference {report.max_abs_diff:.2e}"
     )
     note = f"; the run was tested in {report.precision}" if report.precision != "fp32" else ""
     print(f"ONNX test accuracy {pct(report.onnx_acc)} (recorded {pct(report.recorded_acc)}{note})")

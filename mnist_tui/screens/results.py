@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
 
 from .. import runs
+from ..console import pct
 from ..widgets.class_scores import ClassScoresTable
 from ..widgets.confusion import Confusion, ConfusionTable
 from ..widgets.curves import CurvesPlot
@@ -193,11 +194,11 @@ class ResultsScreen(Screen):
 
     def _show_scores(self, scores: Scores) -> None:
         self.scores = scores
-        self.query_one("#results-acc", Digits).update(f"{scores.test_acc * 100:.2f}%")
+        self.query_one("#results-acc", Digits).update(pct(scores.test_acc))
         note = "scored now: the run was cancelled before its test pass" if scores.fresh else ""
         val = (self.summary or {}).get("val_acc")
-        val = f"  best val {val * 100:.2f}%" if val is not None else ""
-        self._show_info(f"[b]test accuracy {scores.test_acc * 100:.2f}%[/b]  loss {scores.test_loss:.4f}{val}", note)
+        val = f"  best val {pct(val)}" if val is not None else ""
+        self._show_info(f"[b]test accuracy {pct(scores.test_acc)}[/b]  loss {scores.test_loss:.4f}{val}", note)
         self.query_one(ConfusionTable).show(scores.confusion)
         self.query_one(ClassScoresTable).show(scores.per_class)
         self._caption()

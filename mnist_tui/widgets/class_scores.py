@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
+from ..console import pct
+
 WEAKEST = "bold reverse yellow"  # reverse survives NO_COLOR
 
 
@@ -33,7 +35,7 @@ class ClassScoresTable(DataTable):
             self.add_row(
                 Text(str(digit), style="bold"),
                 *[
-                    Text(f"{self.scores[k][digit] * 100:.1f}%", style=style if k == "recall" else "", justify="right")
+                    Text(pct(self.scores[k][digit], 1), style=style if k == "recall" else "", justify="right")
                     for k in ("precision", "recall", "f1")
                 ],
                 Text(f"{int(self.scores['support'][digit]):,}", justify="right"),

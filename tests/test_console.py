@@ -1,0 +1,24 @@
+"""console: the CLI's plain-text formatting, shared with the screens, loads without torch or a UI library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mnist_tui.console import pct
+
+
+def test_pct_formats_a_fraction_as_a_percentage():
+    assert pct(0.98765) == "98.77%"
+    assert pct(0.98765, 1) == "98.8%"
+    assert pct(0.5, 4) == "50.0000%"
+    assert pct(None) == "-"
+
+
+def test_console_imports_neither_torch_nor_a_ui_library():
+    code = "import json, sys\nimport mnist_tui.console\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
+    assert not loaded & {"torch", "numpy", "textual", "rich", "plotext"}
