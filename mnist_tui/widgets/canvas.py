@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import block_glyph, colormap, rgb_color
+from .halfblocks import colormap, half_blocks, rgb_color
 
 SIZE = 28
 BRUSHES = (0.6, 0.8, 1.0, 1.3, 1.7)  # Gaussian sigma in pixels; 1.0 gives MNIST's 2-3 pixel strokes at 20 px tall
@@ -227,27 +227,20 @@ class DigitCanvas(Widget, can_focus=True):
         values = (self.pixels * 255).astype(np.uint8)
         top, bottom = values[top_row], values[bottom_row]
         cursor_row, cursor_col = self.cursor if self.has_focus else (-1, -1)
-        segments = []
-        if self.app.no_color:
-            for x in range(SIZE):
-                segments.append(Segment(block_glyph(int(top[x]), int(bottom[x])) * scale, Style.null()))
-            if cursor_row in (top_row, bottom_row):
+        segments = half_blocks(top, bottom, "gray", self.app.no_color, scale)
+        if cursor_row in (top_row, bottom_row):
+            if self.app.no_color:
                 segments[cursor_col] = Segment("+" * scale, Style(reverse=True))
-        else:
-            top_rgb, bottom_rgb = colormap(top, "gray"), colormap(bottom, "gray")
-            for x in range(SIZE):
-                segments.append(
-                    Segment("▀" * scale, Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x])))
-                )
-            if cursor_row in (top_row, bottom_row):
+            else:
                 # Only the cursor's own half of the cell is marked, so the cursor is exact to the pixel.
                 mark = self.app.theme_variables["accent"]
+                top_rgb, bottom_rgb = (rgb_color(colormap(row[cursor_col], "gray")) for row in (top, bottom))
                 if top_row == bottom_row:
                     style = Style(color=mark, bgcolor=mark)
                 elif cursor_row == top_row:
-                    style = Style(color=mark, bgcolor=rgb_color(bottom_rgb[cursor_col]))
+                    style = Style(color=mark, bgcolor=bottom_rgb)
                 else:
-                    style = Style(color=rgb_color(top_rgb[cursor_col]), bgcolor=mark)
+                    style = Style(color=top_rgb, bgcolor=mark)
                 segments[cursor_col] = Segment("▀" * scale, style)
         return Strip(segments).crop(0, self.size.width)
 

@@ -10,25 +10,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-# Saliency heatmap: black -> red -> yellow -> white.
-HEAT = np.array([[0, 0, 0], [180, 20, 0], [255, 160, 0], [255, 255, 255]], dtype=float)
-
-
-def colormap(values: np.ndarray, name: str) -> np.ndarray:
-    """uint8 (h, w) -> uint8 (h, w, 3)."""
-    v = values.astype(float) / 255.0
-    if name == "heat":
-        pos = v * (len(HEAT) - 1)
-        low = np.clip(np.floor(pos).astype(int), 0, len(HEAT) - 2)
-        frac = (pos - low)[..., None]
-        return (HEAT[low] * (1 - frac) + HEAT[low + 1] * frac).astype(np.uint8)
-    gray = (v * 255).astype(np.uint8)
-    return np.stack([gray] * 3, axis=-1)
-
-
-def block_glyph(top: int, bottom: int) -> str:
-    """Without colour, choose the block glyph by thresholding each half."""
-    return {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}[(top >= 96, bottom >= 96)]
+from .halfblocks import half_blocks
 
 
 class DigitImage(Widget):
@@ -66,16 +48,7 @@ class DigitImage(Widget):
         top_row = (2 * y) // self.scale
         bottom_row = (2 * y + 1) // self.scale
         top, bottom = pixels[top_row], pixels[bottom_row]
-        segments = []
-        if self.app.no_color:
-            for x in range(width):
-                # A null style, not None: Textual's no-colour filter reads every segment's style.
-                segments.append(Segment(block_glyph(int(top[x]), int(bottom[x])) * self.scale, Style.null()))
-        else:
-            top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
-            for x in range(width):
-                style = Style(color=rgb_color(top_rgb[x]), bgcolor=rgb_color(bottom_rgb[x]))
-                segments.append(Segment("▀" * self.scale, style))
+        segments = half_blocks(top, bottom, self.cmap, self.app.no_color, self.scale)
         if self.cursor is not None:
             cx, cy = self.cursor
             if top_row == cy or bottom_row == cy:
@@ -85,7 +58,3 @@ class DigitImage(Widget):
                     Style(color=theme["accent"], bgcolor=theme["background"], bold=True),
                 )
         return Strip(segments).crop(0, self.size.width)
-
-
-def rgb_color(value) -> str:
-    return f"rgb({int(value[0])},{int(value[1])},{int(value[2])})"

@@ -10,19 +10,16 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import HEAT, rgb_color
+from .halfblocks import heat, rgb_color
 
 INK = 0.35  # without colour: a cell is ink or salient above this
 
 
 def blend(digit: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     """float (h, w) digit and saliency in [0, 1] -> uint8 (h, w, 3): the grey digit tinted by the heat colours."""
-    pos = saliency * (len(HEAT) - 1)
-    low = np.clip(np.floor(pos).astype(int), 0, len(HEAT) - 2)
-    heat = HEAT[low] * (1 - (pos - low))[..., None] + HEAT[low + 1] * (pos - low)[..., None]
     grey = (digit * 160)[..., None].repeat(3, axis=-1)  # dimmed, so the saliency stands out on the strokes
     alpha = np.clip(saliency * 1.5, 0, 1)[..., None]
-    return (grey * (1 - alpha) + heat * alpha).clip(0, 255).astype(np.uint8)
+    return (grey * (1 - alpha) + heat(saliency) * alpha).clip(0, 255).astype(np.uint8)
 
 
 class SaliencyOverlay(Widget):

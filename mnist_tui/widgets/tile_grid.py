@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .digit import block_glyph, colormap, rgb_color
+from .halfblocks import half_blocks
 
 GAP = 1  # blank cells between tiles
 
@@ -104,13 +104,7 @@ class TileGrid(Widget):
         for index in row:
             tile = self.tiles[index]
             top, bottom = tile[min(2 * y, size - 1)], tile[2 * y + 1] if 2 * y + 1 < size else np.zeros(size, np.uint8)
-            if self.app.no_color:
-                segments += [Segment(block_glyph(int(t), int(b)), Style.null()) for t, b in zip(top, bottom)]
-            else:
-                top_rgb, bottom_rgb = colormap(top, self.cmap), colormap(bottom, self.cmap)
-                segments += [
-                    Segment("▀", Style(color=rgb_color(t), bgcolor=rgb_color(b))) for t, b in zip(top_rgb, bottom_rgb)
-                ]
+            segments += half_blocks(top, bottom, self.cmap, self.app.no_color)
             segments.append(Segment(" " * GAP, Style.null()))
         return Strip(segments).extend_cell_length(width).crop(0, width)
 
