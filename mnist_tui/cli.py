@@ -136,9 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
     add_train_flags(compare)
 
-    from .predict import add_parser as add_predict_parser  # argparse only: torch stays unimported
-
-    add_predict_parser(sub)
+    predict = sub.add_parser("predict", help="predict the digit in image files (PNG/JPEG) with a trained run")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, any size; dark-on-light is inverted")
+    predict.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
+    predict.add_argument("--json", action="store_true", help="print JSON with all ten probabilities")
+    predict.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
+    _add_runs_dir(predict)
 
     inspect = sub.add_parser(
         "inspect", help="per-layer shapes, parameters, MACs and activation memory of a model or run"
@@ -492,10 +495,57 @@ def cmd_compare_runs(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from .predict import cmd_predict as run
+def predict_line(result, k: int = 3) -> str:
+    """`digit.png: 7 (98.1%)  2: 1.2%  1: 0.3%` for a predict.FileResult."""
+    from .console import pct
 
-    return run(args)
+    (digit, p), *rest = result.ranked(k)
+    return f"{result.path}: {digit} ({pct(p, 1)})" + "".join(f"  {d}: {pct(q, 1)}" for d, q in rest)
+
+
+def predict_json(result, k: int) -> dict:
+    if result.error:
+        return {"path": result.path, "error": result.error}
+    return {
+        "path": result.path,
+        "prediction": result.top,
+        "confidence": round(float(result.probs[result.top]), 6),
+        "top": [{"digit": d, "prob": round(p, 6)} for d, p in result.ranked(k)],
+        "probs": [round(float(p), 6) for p in result.probs],
+    }
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    if not 1 <= args.top <= 10:
+        raise CliError("--top must be between 1 and 10")
+    from .places import runs_place
+    from .predict import load_model, predict_files
+
+    stale = runs_module.clear_stale_default(args.runs_dir)
+    if stale:
+        print(
+            f"{PROG}: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
+            file=sys.stderr,
+        )
+    loaded = load_model(args.runs_dir, args.run)
+    if not args.run:  # say which run answered, on stderr so the result lines stay one per image
+        print(f"{PROG}: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
+    results = predict_files(loaded.run, args.images)
+    for result in results:
+        if result.error:
+            print(f"{PROG}: error: {result.error}", file=sys.stderr)
+        elif not args.json:
+            print(predict_line(result, args.top))
+    if args.json:
+        payload = {
+            "run": str(loaded.run_dir),
+            "model": loaded.checkpoint.get("model_name"),
+            "results": [predict_json(r, args.top) for r in results],
+        }
+        print(json.dumps(payload, indent=2))
+    return 1 if any(r.error for r in results) else 0
 
 
 def cmd_compare(args) -> int:

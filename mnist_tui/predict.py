@@ -1,10 +1,8 @@
-"""Predicting digits in image files with a recorded run: model choice, batch prediction and the `predict` command."""
+"""Predicting digits in image files with a recorded run: model choice and batch prediction (the `predict`
+command itself is in cli.py)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,21 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-# numpy, torch and the model code load inside the functions that need them, so `mnist-tui` and its menu
-# start at once (cli.build_parser imports this module for add_parser)
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `mnist-tui predict`; argparse only, so the CLI starts without importing torch."""
-    parser = subparsers.add_parser("predict", help="predict the digit in image files (PNG/JPEG) with a trained run")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, any size; dark-on-light is inverted")
-    parser.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
-    parser.add_argument("--json", action="store_true", help="print JSON with all ten probabilities")
-    parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per image (default 3)")
-    from .flags import add_runs_dir
-
-    add_runs_dir(parser)
-    return parser
+# numpy, torch and the model code load inside the functions that need them, so importing this module is cheap
 
 
 def choose_run(runs_dir: Path | str = "runs", run: str | None = None) -> Path:
@@ -114,54 +98,3 @@ def predict_files(model, paths, batch_size: int = 256) -> list[FileResult]:
         for i, p in zip(ok, probs):
             results[i] = FileResult(results[i].path, p, results[i].image)
     return results
-
-
-def format_line(result: FileResult, k: int = 3) -> str:
-    """`digit.png: 7 (98.1%)  2: 1.2%  1: 0.3%`"""
-    (digit, p), *rest = result.ranked(k)
-    return f"{result.path}: {digit} ({p * 100:.1f}%)" + "".join(f"  {d}: {q * 100:.1f}%" for d, q in rest)
-
-
-def to_json(result: FileResult, k: int) -> dict:
-    if result.error:
-        return {"path": result.path, "error": result.error}
-    return {
-        "path": result.path,
-        "prediction": result.top,
-        "confidence": round(float(result.probs[result.top]), 6),
-        "top": [{"digit": d, "prob": round(p, 6)} for d, p in result.ranked(k)],
-        "probs": [round(float(p), 6) for p in result.probs],
-    }
-
-
-def cmd_predict(args) -> int:
-    if not 1 <= args.top <= 10:
-        raise ValueError("--top must be between 1 and 10")
-    from .places import runs_place
-    from .runs import clear_stale_default
-
-    stale = clear_stale_default(args.runs_dir)
-    if stale:
-        print(
-            f"mnist-tui: note: {runs_place(args.runs_dir)}/DEFAULT named {stale}, which no longer exists; cleared it",
-            file=sys.stderr,
-        )
-    loaded = load_model(args.runs_dir, args.run)
-    if not args.run:  # say which run answered, on stderr so the result lines stay one per image
-        print(
-            f"mnist-tui: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr
-        )
-    results = predict_files(loaded.run, args.images)
-    for result in results:
-        if result.error:
-            print(f"mnist-tui: error: {result.error}", file=sys.stderr)
-        elif not args.json:
-            print(format_line(result, args.top))
-    if args.json:
-        payload = {
-            "run": str(loaded.run_dir),
-            "model": loaded.checkpoint.get("model_name"),
-            "results": [to_json(r, args.top) for r in results],
-        }
-        print(json.dumps(payload, indent=2))
-    return 1 if any(r.error for r in results) else 0
