@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,19 +43,43 @@ def _shift(x: torch.Tensor, dy: int, dx: int, background: float) -> torch.Tensor
 
 
 def inference_model(model: torch.nn.Module) -> torch.nn.Module:
-    """An eval-mode copy with each BatchNorm folded into the conv or linear layer before it (torch.fx's
-    `fuse`): the same logits up to rounding, and 1.7x faster here, since a BN pass over every activation
-    disappears. A model that cannot be traced is returned as it is."""
-    from torch.fx.experimental.optimization import fuse
+    """An eval-mode copy with each BatchNorm folded into the conv or linear layer before it in an
+    `nn.Sequential`: the same logits up to rounding, and 1.7x faster here, since a BN pass over every
+    activation disappears. A model with nothing to fold is returned as it is.
 
+    The pairs are found by walking the modules, not by a torch.fx trace (`fuse`): a trace patches
+    `nn.Module.__call__` for every thread while it runs, so a forward pass in another thread (the app
+    predicts in worker threads) failed with "module is not installed as a submodule"."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    def pairs(root: torch.nn.Module):
+        for seq in root.modules():
+            if isinstance(seq, torch.nn.Sequential):
+                for i in range(len(seq) - 1):
+                    if type(seq[i + 1]) in FOLDS.get(type(seq[i]), ()) and seq[i + 1].track_running_stats:
+                        yield seq, i
+
+    if next(pairs(model), None) is None:
+        return model
     was_training = model.training
     model.eval()
     try:
-        return fuse(model)
-    except Exception:  # noqa: BLE001 - tracing is an optimisation; the unfused model gives the same answer
-        return model
+        folded = copy.deepcopy(model)
     finally:
         model.train(was_training)
+    for seq, i in list(pairs(folded)):
+        layer, bn = seq[i], seq[i + 1]
+        fuse = fuse_linear_bn_eval if isinstance(layer, torch.nn.Linear) else fuse_conv_bn_eval
+        seq[i], seq[i + 1] = fuse(layer, bn), torch.nn.Identity()
+    return folded
+
+
+FOLDS = {  # layer -> the BatchNorm that can fold into it
+    torch.nn.Conv1d: (torch.nn.BatchNorm1d,),
+    torch.nn.Conv2d: (torch.nn.BatchNorm2d,),
+    torch.nn.Conv3d: (torch.nn.BatchNorm3d,),
+    torch.nn.Linear: (torch.nn.BatchNorm1d,),
+}
 
 
 @torch.inference_mode()
