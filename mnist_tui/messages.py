@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.message import Message
 
 
+@dataclass
 class TrainingEvent(Message, bubble=False):
     """An engine event (RunStarted, BatchProgress, EpochCompleted, RunFinished, RunFailed) arrived from a run.
 
     It does not bubble: the app forwards it to the screen, and bubbling back up would apply it again."""
 
-    def __init__(self, event) -> None:
-        super().__init__()
-        self.event = event
+    event: object
 
     def can_replace(self, message: Message) -> bool:
         # Batch progress arrives in bursts: a newer one for the same run replaces an unprocessed older one.
@@ -30,10 +31,9 @@ class RunsChanged(Message, bubble=False):
     """A run folder was added, finished, deleted or marked default."""
 
 
+@dataclass
 class DataStatusChanged(Message):
     """The MNIST files were checked or fetched; `ready` says whether they are usable."""
 
-    def __init__(self, ready: bool, line: str) -> None:
-        super().__init__()
-        self.ready = ready
-        self.line = line
+    ready: bool
+    line: str  # the status line the menu shows
