@@ -27,6 +27,7 @@ from ..widgets.predict_tab import PredictTab
 from ..widgets.test_tab import TestTab
 
 BIG_CANVAS = (120, 40)  # terminal size from which the canvas is drawn at twice the size
+WIDE = 100  # below this many columns the footer is compact, so ? Help stays on it beside the canvas keys
 
 
 class PredictScreen(Screen):
@@ -83,6 +84,7 @@ class PredictScreen(Screen):
     def on_resize(self) -> None:
         width, height = BIG_CANVAS
         self.query_one(DigitCanvas).scale = 2 if self.size.width >= width and self.size.height >= height else 1
+        self.query_one(Footer).compact = self.size.width < WIDE
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()

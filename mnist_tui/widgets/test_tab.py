@@ -14,7 +14,6 @@ from textual.widgets import Static
 from .predict_tab import INFERENCE, PredictTab
 from .prediction_view import PredictionView
 
-STEP = Binding.Group("Step", compact=True)  # one footer entry for both arrows: room for ? Help at 80 columns
 BROWSE = {"step", "random", "toggle_mistakes"}  # the keys that need the test set loaded
 
 
@@ -25,8 +24,8 @@ class TestTab(PredictTab, can_focus=True):
     __test__ = False  # not a pytest class, whatever its name
     DEFAULT_CSS = "TestTab { height: 1fr; }"
     BINDINGS = [
-        Binding("left", "step(-1)", "Prev", group=STEP),
-        Binding("right", "step(1)", "Next", group=STEP),
+        Binding("left", "step(-1)", "Prev", show=False),  # the tab lists the arrows: room for ? Help at 80 columns
+        Binding("right", "step(1)", "Next", show=False),
         Binding("r", "random", "Random"),
         Binding("m", "toggle_mistakes", "Mistakes"),
     ]
