@@ -241,7 +241,7 @@ class CompareScreen(DashboardScreen):
             yield Input("3", type="integer", id="compare-epochs")
             yield Label(" Train images (0: all 54,000) ")
             yield Input("0", type="integer", id="compare-subset")
-            yield Label(" [b]enter[/b] starts all four", id="compare-hint")
+            yield Label(" [b]enter[/b] starts", id="compare-hint")  # the whole form fits 80 columns
         yield from super().compose()
         yield DataTable(id="compare-table", classes="hidden", cursor_type="row")
 
