@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from screen import screen_text
+from screen import screen_text, settle_screen
 from test_app import fill_train_form, wait_for
+from test_snapshots import feed_two_runs
 
 from mnist_tui import events as ev
 from mnist_tui import live, runs
@@ -104,6 +105,27 @@ async def test_the_epoch_log_keeps_showing_the_newest_epochs_once_full():
                 await pilot.pause()
         await pilot.pause()
         assert "epoch 119" in screen_text(app)
+
+
+async def test_the_dashboard_shows_its_essentials_at_80x24(synthetic_dir, runs_dir):
+    """Issue 14, defect 5: at 80x24 a training run keeps its batch %, img/s and ETA, a finished one its whole
+    test score, the log its validation accuracy, and the footer ? Help."""
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        feed_two_runs(app)
+        app.open_screen("dashboard")
+        await wait_for(pilot, lambda: "img/s" in screen_text(app), 30)
+        lines = (await settle_screen(pilot)).splitlines()
+        training = next(n for n, line in enumerate(lines) if line.startswith(" 3-layer  running"))
+        assert "epoch 1/3" in lines[training] and "val 98.11%" in lines[training]
+        bars = lines[training + 1]
+        assert "33%" in bars and "47%" in bars and "9,123 img/s" in bars and "ETA 1:15" in bars, bars
+        assert any("1-layer  finished" in line and "test 97.95%" in line for line in lines)
+        assert any(line.startswith("3-layer") and "val_acc 98.11%" in line for line in lines)  # the epoch log
+        assert any("finished  test_acc 97.95%" in line for line in lines)
+        assert "? Help" in lines[-1] and "Stop selected" in lines[-1], "\n".join(lines)
+        plots = app.screen.query("CurvesPlot")
+        assert all(plot.size.height >= 8 for plot in plots)  # both charts keep a readable height
 
 
 async def test_quitting_with_a_live_run_keeps_it_training(synthetic_dir, runs_dir):

@@ -236,3 +236,19 @@ async def test_the_best_run_is_the_default_and_another_can_be_chosen(trained, ru
         assert good not in text
         assert trained["poor"].run_dir.name in text  # the header names the loaded run
         assert isinstance(pilot.app.focused, DigitCanvas)  # back to drawing
+
+
+async def test_every_tab_shows_its_essentials_at_80x24(with_model, synthetic_dir):
+    """Issue 14, defect 5: at 80x24 the saliency panels are on screen under the bars, and ? Help on the footer."""
+    async with make_app(runs_dir=with_model, data_dir=synthetic_dir).run_test(size=(80, 24)) as pilot:
+        await open_predict(pilot)
+        footer = screen_text(pilot.app).splitlines()[-1]
+        assert "Clear" in footer and "? Help" in footer, footer
+        await pilot.press("3")
+        lines = (await wait_for(pilot, PERCENT)).splitlines()
+        captions = next(n for n, line in enumerate(lines) if "grad × input" in line)
+        assert "model input" in lines[captions] and "overlay" in lines[captions]
+        assert captions < len(lines) - 1  # above the footer, not cut off
+        assert all(lines[captions - row].count("▀" * 14) == 3 for row in range(1, 8)), "\n".join(lines)
+        assert "predicted" in "\n".join(lines[:captions]) and " 9 " in "\n".join(lines[:captions])  # all ten bars
+        assert "Random" in lines[-1] and "? Help" in lines[-1], lines[-1]

@@ -60,6 +60,33 @@ def finished_run_events(run_id="run1-3-layer", epochs=3):
     )
 
 
+def two_runs_events():
+    """A finished 1-layer run (test 97.95%) and a 3-layer run in its second epoch: every figure fixed, so a
+    dashboard of them looks the same on every machine while showing what a live run shows."""
+    yield ev.RunStarted("run0", "runs/20261122-031000_1-layer_running", "1-layer", False, 63082, 1, 422, "cpu", "fp32")
+    yield ev.BatchProgress("run0", 1, 1, 422, 422, 0.09, 15000.0, 0.0, 0.97)
+    yield ev.EpochCompleted("run0", 1, 1, 0.2112, 0.9391, 0.0831, 0.9762, 1e-3, 3.6, 15000.0, True)
+    yield ev.RunFinished(
+        "run0",
+        "runs/20261122-031000_1-layer_acc97.95",
+        "finished",
+        {"test_acc": 0.9795, "val_acc": 0.9762, "epochs_run": 1, "status": "finished"},
+    )
+    yield ev.RunStarted("run1", "runs/20261122-031500_3-layer_running", "3-layer", False, 104426, 3, 422, "cpu", "fp32")
+    for batch in range(20, 423, 20):
+        yield ev.BatchProgress("run1", 1, 3, batch, 422, 0.6 / (1 + batch / 40), 9000.0, 120.0, 0.9)
+    yield ev.EpochCompleted("run1", 1, 3, 0.1923, 0.9421, 0.0612, 0.9811, 1e-3, 6.0, 9000.0, True)
+    for batch in range(20, 201, 20):
+        yield ev.BatchProgress("run1", 2, 3, batch, 422, 0.05, 9123.0, 75.0, 0.98)
+
+
+def feed_two_runs(app) -> None:
+    app.board.add("run0", "1-layer", 1)
+    app.board.add("run1", "3-layer", 3)
+    for event in two_runs_events():
+        app.board.apply(event)
+
+
 def test_menu_snapshot(snap_compare, snap_data, snap_runs):
     async def settle(pilot):
         await pilot.app.workers.wait_for_complete()
@@ -78,6 +105,17 @@ def test_finished_dashboard_snapshot(snap_compare, snap_data, snap_runs):
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(120, 40), run_before=feed)
+
+
+def test_dashboard_snapshot_at_80x24(snap_compare, snap_data, snap_runs):
+    """A run training beside a finished one at 80x24: both bars with their %, img/s, ETA, the whole test score."""
+
+    async def feed(pilot):
+        feed_two_runs(pilot.app)
+        pilot.app.open_screen("dashboard")
+        await settle_screen(pilot)
+
+    assert snap_compare(make_app(snap_runs, snap_data), terminal_size=(80, 24), run_before=feed)
 
 
 def test_view_data_snapshot(snap_compare, snap_data, snap_runs):

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from .. import events as ev
 from ..board import RunView
+from ..console import pct
 from ..runs import SUCCESS, WITH_WEIGHTS
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
@@ -17,10 +18,11 @@ from ..widgets.tail_log import TailLog
 
 
 def epoch_line(label: str, p: dict) -> str:
-    """One epoch of a run, from its board history point (so the log is the same whenever it is rebuilt)."""
+    """One epoch of a run, from its board history point (so the log is the same whenever it is rebuilt).
+    Validation first: on a narrow terminal the line is cut at the training loss and the time."""
     return (
-        f"{label:<12} epoch {p['epoch']}/{p.get('epochs', '?')}  {p['seconds']:5.1f}s  loss {p['train_loss']:.4f}  "
-        f"acc {p['train_acc'] * 100:.2f}%  val_loss {p['val_loss']:.4f}  val_acc {p['val_acc'] * 100:.2f}%"
+        f"{label:<12} epoch {p['epoch']}/{p.get('epochs', '?')}  val_acc {pct(p['val_acc'])}  "
+        f"val_loss {p['val_loss']:.4f}  acc {pct(p['train_acc'])}  loss {p['train_loss']:.4f}  {p['seconds']:.1f}s"
         + ("  *" if p.get("best") else "")
     )
 
@@ -29,14 +31,16 @@ def end_line(view: RunView) -> str:
     if view.status == "failed":
         return f"{view.label:<12} failed: {view.reason}"
     test = view.summary.get("test_acc") if view.summary else None
-    line = f"{view.label:<12} {view.status}" + (f"  test_acc {test * 100:.2f}%" if test is not None else "")
+    line = f"{view.label:<12} {view.status}" + (f"  test_acc {pct(test)}" if test is not None else "")
     if view.reason:
         line += f"  ({view.reason})"
-    return line + ("  (select it and press enter for results)" if view.status in SUCCESS else "")
+    return line + ("  (select it, enter: results)" if view.status in SUCCESS else "")
 
 
 class DashboardScreen(Screen):
     """Shows every run on the app's board; only the runs in `run_ids` when given."""
+
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # app.tcss shrinks the log and charts on -short
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -237,7 +241,7 @@ class CompareScreen(DashboardScreen):
             yield Input("3", type="integer", id="compare-epochs")
             yield Label(" Train images (0: all 54,000) ")
             yield Input("0", type="integer", id="compare-subset")
-            yield Label(" [b]enter[/b] starts all four", id="compare-hint")
+            yield Label(" [b]enter[/b] starts", id="compare-hint")  # the whole form fits 80 columns
         yield from super().compose()
         yield DataTable(id="compare-table", classes="hidden", cursor_type="row")
 

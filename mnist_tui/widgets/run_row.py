@@ -9,6 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
 from ..board import RunView
+from ..console import pct
 from ..runs import WITH_WEIGHTS
 
 
@@ -26,7 +27,7 @@ class RunRow(Widget, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(id="run-title", classes="run-status")
-        with Horizontal():
+        with Horizontal(classes="run-bars"):
             yield Label("epoch ", classes="bar-label")
             yield ProgressBar(total=max(self.view.epochs, 1), show_eta=False, id="epoch-bar")
             yield Label(" batch ", classes="bar-label")
@@ -41,16 +42,17 @@ class RunRow(Widget, can_focus=True):
         for status in ("finished", "failed", "cancelled"):
             self.set_class(view.status == status, f"-{status}")
         last = view.history[-1] if view.history else None
-        scores = f"  val {last['val_acc'] * 100:.2f}%  loss {last['val_loss']:.4f}" if last else ""
+        scores = f"  val {pct(last['val_acc'])}  loss {last['val_loss']:.4f}" if last else ""
         test = view.summary.get("test_acc") if view.summary else None
         if test is not None:
-            scores += f"  [b]test {test * 100:.2f}%[/b]"
+            scores += f"  [b]test {pct(test)}[/b]"
         extra = f"  [i]{escape(view.reason)}[/i]" if view.reason else ""  # reasons come from exceptions and disk
         hint = "  [dim](enter: results)[/dim]" if view.status in WITH_WEIGHTS and view.run_dir else ""
         status = "stopping after this batch" if view.stopping and view.active else view.status
+        # What matters first, so a narrow terminal cuts only the device and the hint.
         self.query_one("#run-title", Label).update(
-            f"[b]{escape(view.label)}[/b]  {status}  [dim]{view.device}[/dim]  "
-            f"epoch {view.epoch}/{view.epochs}{scores}{extra}{hint}"
+            f"[b]{escape(view.label)}[/b]  {status}  epoch {view.epoch}/{view.epochs}{scores}{extra}"
+            f"  [dim]{view.device}[/dim]{hint}"
         )
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         epoch_bar.update(total=max(view.epochs, 1), progress=view.epoch)
