@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -43,17 +44,15 @@ class PredictScreen(Screen):
         Binding("l", "inspect", "Layers"),
     ]
 
+    @dataclass
     class ModelLoaded(Message):
-        def __init__(self, run_dir: Path, model) -> None:
-            super().__init__()
-            self.run_dir = run_dir
-            self.model = model
+        run_dir: Path
+        model: object
 
+    @dataclass
     class ModelFailed(Message):
-        def __init__(self, run_dir: Path, reason: str) -> None:
-            super().__init__()
-            self.run_dir = run_dir
-            self.reason = reason
+        run_dir: Path
+        reason: str
 
     # -------------------------------------------------- layout
 

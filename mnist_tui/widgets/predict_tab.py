@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 
 import numpy as np
 from textual.message import Message
@@ -11,10 +11,6 @@ from textual.widget import Widget
 
 from .prediction_view import Shown
 
-# One inference at a time across the tabs' workers: evaluate.inference_model traces the model with torch.fx, which
-# patches nn.Module.__call__ for every thread while it runs, so a forward pass in another worker fails meanwhile.
-INFERENCE = threading.Lock()
-
 
 class PredictTab(Widget):
     """One tab's body. The screen hands it the loaded run in `model` (None while one loads); each tab predicts
@@ -22,25 +18,23 @@ class PredictTab(Widget):
 
     model = reactive(None, always_update=True, init=False)  # an inference.RunModel; never compared (tensors)
 
+    @dataclass
     class Predicted(Message):
         """A worker's prediction for this tab; `original` is the image file downscaled, for the file tab."""
 
         bubble = False
 
-        def __init__(self, shown: Shown, original: np.ndarray | None = None, caption: str = "") -> None:
-            super().__init__()
-            self.shown = shown
-            self.original = original
-            self.caption = caption
+        shown: Shown
+        original: np.ndarray | None = None
+        caption: str = ""
 
+    @dataclass
     class PredictionFailed(Message):
         """Nothing to predict: a blank canvas ("draw a digit"), a bad file, missing data."""
 
         bubble = False
 
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+        reason: str
 
     def watch_model(self) -> None:
         self.predict_again()
@@ -53,8 +47,7 @@ class PredictTab(Widget):
         """Run on a worker thread: the prediction and saliency map of one image, by the default method."""
         from ..saliency import DEFAULT_METHOD, METHODS, predict_with_saliency
 
-        with INFERENCE:
-            prediction = predict_with_saliency(model, image, method=DEFAULT_METHOD)
+        prediction = predict_with_saliency(model, image, method=DEFAULT_METHOD)
         return Shown(prediction.probs, prediction.saliency, image, label, METHODS[DEFAULT_METHOD])
 
     def post_if_current(self, message: Message) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from rich.text import Text
 from textual import work
@@ -11,7 +13,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Static
 
-from .predict_tab import INFERENCE, PredictTab
+from .predict_tab import PredictTab
 from .prediction_view import PredictionView
 
 BROWSE = {"step", "random", "toggle_mistakes"}  # the keys that need the test set loaded
@@ -30,22 +32,20 @@ class TestTab(PredictTab, can_focus=True):
         Binding("m", "toggle_mistakes", "Mistakes"),
     ]
 
+    @dataclass
     class Loaded(Message):
         bubble = False
 
-        def __init__(self, images: np.ndarray, labels: np.ndarray, synthetic: bool) -> None:
-            super().__init__()
-            self.images = images
-            self.labels = labels
-            self.synthetic = synthetic
+        images: np.ndarray
+        labels: np.ndarray
+        synthetic: bool
 
+    @dataclass
     class MistakesFound(Message):
         bubble = False
 
-        def __init__(self, model, indices: np.ndarray) -> None:
-            super().__init__()
-            self.model = model
-            self.indices = indices
+        model: object
+        indices: np.ndarray
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -93,8 +93,7 @@ class TestTab(PredictTab, can_focus=True):
     def find_mistakes(self, model, images: np.ndarray, labels: np.ndarray) -> None:
         from ..predict import predict_probs
 
-        with INFERENCE:
-            probs = predict_probs(model, images)
+        probs = predict_probs(model, images)
         self.post_if_current(self.MistakesFound(model, np.flatnonzero(probs.argmax(1) != labels)))
 
     # -------------------------------------------------- messages
