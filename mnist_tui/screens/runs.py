@@ -91,7 +91,7 @@ class RunsScreen(Screen):
         self._detail: str | Text = ""
         self._generation = 0  # of the newest listing asked for: an older one that arrives late is dropped
         self._shown: list[tuple] | None = None  # the rows on screen, to leave the table alone when nothing changed
-        self._pending: list[Callable[[], None]] = []  # actions for keys pressed before the first listing arrived
+        self._pending: list[Callable[[], None]] = []  # actions for keys pressed before the listing arrived
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -191,7 +191,7 @@ class RunsScreen(Screen):
         self._not_yet(self.action_open)
 
     def _not_yet(self, action: Callable[[], None]) -> bool:
-        """A key pressed before the first listing arrived acts once it has, as it did when the screen read
+        """A key pressed before this visit's listing arrived acts once it has, as it did when the screen read
         the folder before it appeared."""
         if self.loaded:
             return False
