@@ -95,8 +95,14 @@ class MnistApp(App):
             "model": ("model", "ModelScreen"),
         }
         module, cls = modules[name]
-        screen = getattr(import_module(f".screens.{module}", __package__), cls)(*args, **kwargs)
-        self.push_screen(screen)
+        screen_class = getattr(import_module(f".screens.{module}", __package__), cls)
+        if getattr(screen_class, "KEPT", False) and not (args or kwargs):  # mounted once, resumed on each visit
+            if not self.is_screen_installed(name):
+                self.install_screen(screen_class(), name)
+            screen = self.get_screen(name)
+            self.push_screen(screen if screen not in self.screen_stack else screen_class())
+            return
+        self.push_screen(screen_class(*args, **kwargs))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hide_help_panel":  # otherwise escape goes on to the screen's own binding

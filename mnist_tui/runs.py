@@ -523,9 +523,10 @@ def mark_default(runs_dir: Path | str, run_dir: Path) -> None:
     write_atomic(Path(runs_dir) / DEFAULT_MARK, (Path(run_dir).name + "\n").encode())
 
 
-def default_run(runs_dir: Path | str) -> RunInfo | None:
-    """The run marked default, else the finished run with the best test accuracy."""
-    runs = [r for r in list_runs(runs_dir) if r.usable]
+def default_run(runs_dir: Path | str, listed: list[RunInfo] | None = None) -> RunInfo | None:
+    """The run marked default, else the finished run with the best test accuracy. `listed`: the folder's
+    `list_runs`, when the caller has just read it (each reading opens every run's files)."""
+    runs = [r for r in (list_runs(runs_dir) if listed is None else listed) if r.usable]
     mark = Path(runs_dir) / DEFAULT_MARK
     if mark.is_file():
         name = mark.read_text(errors="replace")[:300].strip()

@@ -3,10 +3,15 @@ compare the ones you choose."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -26,11 +31,40 @@ STAR = "★"
 CHECK = "✓"  # marked for comparison
 
 
+class SteadyFooter(Footer):
+    """A Footer that is rebuilt only when the keys it shows change. Textual's rebuilds (mounts and styles
+    a widget per key) on every focus change and every visit, and that was half of returning to this screen."""
+
+    _keys_shown: tuple | None = None
+
+    @staticmethod
+    def _keys(screen: Screen) -> tuple:
+        return tuple(
+            (key, binding.description, enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
+            if binding.show
+        )
+
+    def compose(self) -> ComposeResult:
+        self._keys_shown = self._keys(self.screen) if self._bindings_ready else None
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self._keys_shown is not None and self._keys(screen) == self._keys_shown:
+            return
+        super().bindings_changed(screen)
+
+
 class RunsScreen(Screen):
+    """Kept between visits (KEPT): mounting it (header, table, footer) cost more than reading the folder.
+    Each visit starts as a new screen did: the folder read again, no marks, the cursor on the newest run."""
+
     TITLE = "Runs"
+    KEPT = True
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("enter", "open", "Results"),
+        Binding("enter", "open_when_listed", show=False, priority=True),  # the empty table would swallow it
         Binding("d", "delete", "Delete"),
         Binding("m", "mark_default", "Mark default"),
         Binding("R", "resume", "Resume"),
@@ -39,10 +73,25 @@ class RunsScreen(Screen):
         Binding("l", "inspect", "Model"),
     ]
 
+    class Listed(Message):
+        """The runs folder was read (off the UI thread)."""
+
+        def __init__(self, generation: int, infos: list[runs.RunInfo], default: Path | None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.infos = infos
+            self.default = default
+
     def __init__(self) -> None:
         super().__init__()
         self.infos: dict[str, runs.RunInfo] = {}
         self.marked: list[str] = []  # run paths marked for comparison, in the order they were marked
+        self.loaded = False  # this visit's listing is on screen
+        self._left = False  # popped off the stack since the last visit
+        self._detail: str | Text = ""
+        self._generation = 0  # of the newest listing asked for: an older one that arrives late is dropped
+        self._shown: list[tuple] | None = None  # the rows on screen, to leave the table alone when nothing changed
+        self._pending: list[Callable[[], None]] = []  # actions for keys pressed before the listing arrived
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -53,7 +102,7 @@ class RunsScreen(Screen):
         )
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = str(self.app.runs_dir)
@@ -63,47 +112,91 @@ class RunsScreen(Screen):
         for label in ("time", "model", "aug", "images", "epochs", "test acc", "status"):
             table.add_column(label, key=label)
         table.focus()
-        self.refresh_runs()
+        self._set_detail(Text(f"Reading {self.app.runs_dir} ..."))
+        # ScreenResume follows the first mount too: on_screen_resume reads the folder, once.
+
+    def on_screen_suspend(self) -> None:
+        self._left = self not in self.app.screen_stack  # popped, not covered by Results, a dialog, ...
 
     def on_screen_resume(self) -> None:
+        if self._left:  # a new visit
+            self._left = False
+            self.loaded = False  # keys wait for this visit's listing; the last one shows meanwhile
+            self.marked = []
+            self.query_one("#runs-table", DataTable).move_cursor(row=0, animate=False)
         self.refresh_runs()
 
     def on_runs_changed(self, message: RunsChanged) -> None:
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
-        """Re-read the runs folder, keeping the cursor on the same run when it still exists."""
+        """Re-read the runs folder in a thread; the rows follow in `on_runs_screen_listed`."""
+        self._generation += 1
+        self._list(self._generation, self.app.runs_dir)
+
+    @work(thread=True, exclusive=True, group="runs-listing")
+    def _list(self, generation: int, runs_dir: Path) -> None:
+        # Reading every folder (and parsing its JSON) took most of a screen change on the UI thread.
+        listed = runs.list_runs(runs_dir)
+        default = runs.default_run(runs_dir, listed)
+        self.post_message(self.Listed(generation, listed, default.path if default else None))
+
+    def on_runs_screen_listed(self, message: Listed) -> None:
+        """Show a listing, keeping the cursor on the same run when it still exists."""
+        if message.generation != self._generation:
+            return  # a newer listing is on its way
         table = self.query_one("#runs-table", DataTable)
-        if not table.columns:
-            return
-        selected = self.selected()
-        listed = runs.list_runs(self.app.runs_dir)
-        default = runs.default_run(self.app.runs_dir)
+        selected = self.selected() if self.loaded else None  # a visit starts on the newest run
+        listed = message.infos
         self.infos = {str(info.path): info for info in listed}
         self.marked = [path for path in self.marked if path in self.infos]
-        table.clear()
-        for info in listed:
-            acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else "-"
-            table.add_row(
-                STAR if default and default.path == info.path else "",
-                self._mark_label(str(info.path)),
-                Text(info.started),
-                Text(info.model),
-                "yes" if info.augment else "no",
-                f"{info.train_images:,}" if info.train_images else "-",
-                f"{info.progress[0]}/{info.progress[1]}"
-                if info.progress
-                else f"{info.epochs_run}/{info.epochs}"
-                if info.epochs
-                else str(info.epochs_run),
-                acc,
-                Text(info.status, style=self.app.theme_variables.get(STATUS_COLOURS.get(info.status, ""), "")),
-                key=str(info.path),
-            )
-        if selected and str(selected.path) in self.infos:
-            table.move_cursor(row=table.get_row_index(str(selected.path)))
+        rows = [(self.app.theme, *self._row(info, message.default)) for info in listed]
+        if rows != self._shown:  # an unchanged table keeps its rendered cells
+            self._shown = rows
+            table.clear()
+            for info, row in zip(listed, rows):
+                table.add_row(*row[1:], key=str(info.path))
+            if selected and str(selected.path) in self.infos:
+                table.move_cursor(row=table.get_row_index(str(selected.path)))
         empty = Text(f"No runs in {self.app.runs_dir} yet: train one from the menu (t).")
-        self._show_detail() if listed else self.query_one("#run-detail", Static).update(empty)
+        self._show_detail() if listed else self._set_detail(empty)
+        if not self.loaded:
+            self.loaded = True
+            pending, self._pending = self._pending, []
+            for action in pending:
+                action()
+
+    def _row(self, info: runs.RunInfo, default: Path | None) -> tuple:
+        acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else "-"
+        return (
+            STAR if default == info.path else "",
+            self._mark_label(str(info.path)),
+            Text(info.started),
+            Text(info.model),
+            "yes" if info.augment else "no",
+            f"{info.train_images:,}" if info.train_images else "-",
+            f"{info.progress[0]}/{info.progress[1]}"
+            if info.progress
+            else f"{info.epochs_run}/{info.epochs}"
+            if info.epochs
+            else str(info.epochs_run),
+            acc,
+            Text(info.status, style=self.app.theme_variables.get(STATUS_COLOURS.get(info.status, ""), "")),
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not self.loaded if action == "open_when_listed" else True
+
+    def action_open_when_listed(self) -> None:
+        self._not_yet(self.action_open)
+
+    def _not_yet(self, action: Callable[[], None]) -> bool:
+        """A key pressed before this visit's listing arrived acts once it has, as it did when the screen read
+        the folder before it appeared."""
+        if self.loaded:
+            return False
+        self._pending.append(action)
+        return True
 
     def selected(self) -> runs.RunInfo | None:
         table = self.query_one("#runs-table", DataTable)
@@ -127,9 +220,12 @@ class RunsScreen(Screen):
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
         reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""
-        self.query_one("#run-detail", Static).update(
-            "  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else "")
-        )
+        self._set_detail("  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else ""))
+
+    def _set_detail(self, content: str | Text) -> None:
+        if content != self._detail:  # an update lays the screen out again
+            self._detail = content
+            self.query_one("#run-detail", Static).update(content)
 
     @staticmethod
     def _failure(info: runs.RunInfo) -> str:
@@ -141,6 +237,8 @@ class RunsScreen(Screen):
         self.action_open()
 
     def action_open(self) -> None:
+        if self._not_yet(self.action_open):
+            return
         info = self.selected()
         if info is None:
             return
@@ -161,6 +259,8 @@ class RunsScreen(Screen):
             self.app.open_screen("results", str(info.path))
 
     def action_delete(self) -> None:
+        if self._not_yet(self.action_delete):
+            return
         info = self.selected()
         if info is None:
             return
@@ -184,6 +284,8 @@ class RunsScreen(Screen):
         )
 
     def action_mark_default(self) -> None:
+        if self._not_yet(self.action_mark_default):
+            return
         info = self.selected()
         if info is None:
             return
@@ -205,6 +307,8 @@ class RunsScreen(Screen):
 
     def action_resume(self) -> None:
         """Continue a cancelled or interrupted run in its own folder, from its last completed epoch."""
+        if self._not_yet(self.action_resume):
+            return
         info = self.selected()
         if info is None:
             return
@@ -227,6 +331,8 @@ class RunsScreen(Screen):
         return f"{CHECK}{self.marked.index(path) + 1}" if path in self.marked else ""
 
     def action_toggle_mark(self) -> None:
+        if self._not_yet(self.action_toggle_mark):
+            return
         info = self.selected()
         if info is None:
             return
@@ -242,6 +348,8 @@ class RunsScreen(Screen):
             table.move_cursor(row=table.cursor_row + 1)  # on to the next run, as file managers do
 
     def action_compare(self) -> None:
+        if self._not_yet(self.action_compare):
+            return
         if len(self.marked) < 2:
             self.notify(f"Mark two or more runs with space first ({len(self.marked)} marked).", severity="warning")
             return
@@ -250,6 +358,8 @@ class RunsScreen(Screen):
         self.app.push_screen(RunComparisonScreen([self.infos[path].path for path in self.marked]))
 
     def action_inspect(self) -> None:
+        if self._not_yet(self.action_inspect):
+            return
         info = self.selected()
         if info is None:
             return
