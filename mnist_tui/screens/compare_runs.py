@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from .. import comparison as cmp
 from ..widgets.curves import CurvesPlot
+from ..widgets.steady_footer import SteadyFooter
 
 
 class RunComparisonScreen(Screen):
@@ -31,7 +32,7 @@ class RunComparisonScreen(Screen):
             yield CurvesPlot("validation loss", "loss", id="compare-runs-loss")
         yield Static("", id="compare-runs-caption")
         yield DataTable(id="compare-runs-config", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{len(self.paths)} runs"

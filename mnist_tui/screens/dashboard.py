@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from .. import events as ev
 from ..board import RunView
@@ -14,6 +14,7 @@ from ..console import pct
 from ..runs import SUCCESS, WITH_WEIGHTS
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
+from ..widgets.steady_footer import SteadyFooter
 from ..widgets.tail_log import TailLog
 
 
@@ -63,7 +64,7 @@ class DashboardScreen(Screen):
             yield CurvesPlot("accuracy (%)", "accuracy", percent=True, id="acc-plot")
             yield CurvesPlot("loss", "loss", id="loss-plot")
         yield TailLog(id="epoch-log", max_lines=500)
-        yield Footer()
+        yield SteadyFooter()
 
     def views(self) -> list[RunView]:
         return [v for v in self.app.board if self.run_ids is None or v.run_id in self.run_ids]

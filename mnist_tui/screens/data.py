@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from ..widgets.class_chart import ClassChart
 from ..widgets.class_counts import ClassCounts
 from ..widgets.digit_grid import DigitGrid
+from ..widgets.steady_footer import SteadyFooter
 
 PREVIEW_COPIES = 8
 PAGE_ACTIONS = {"next_page", "previous_page", "random_page"}
@@ -82,7 +83,7 @@ class DataScreen(Screen):
             with TabPane("3 Augmentation", id="augment"):
                 yield Static("Loading MNIST ...", id="preview-line")
                 yield DigitGrid(fit_all=True, id="preview-grid")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.load()

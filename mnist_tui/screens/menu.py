@@ -11,11 +11,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, OptionList, Static
+from textual.widgets import Header, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..messages import DataStatusChanged
 from ..places import RUNS_DIR_HOW, runs_place
+from ..widgets.steady_footer import SteadyFooter
 
 ITEMS = [
     ("train", "t", "Train", "train one model with live curves"),
@@ -47,7 +48,7 @@ class MenuScreen(Screen):
                 id="menu",
             )
             yield Log(id="fetch-log", classes="hidden")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#menu", OptionList).focus()

@@ -13,11 +13,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from .. import runs
 from ..widgets.canvas import DigitCanvas
 from ..widgets.layer_table import LayerTable
+from ..widgets.steady_footer import SteadyFooter
 from ..widgets.tile_grid import TileGrid
 
 FILTER_TILE = 6  # a 3x3 kernel drawn at 2x2 pixels per weight: 6 cells wide, 3 tall
@@ -98,7 +99,7 @@ class ModelScreen(Screen):
                     with Vertical(id="model-right"):
                         yield TileGrid(cmap="gray", captioned=False, id="model-filters")
                         yield TileGrid(cmap="gray", id="model-maps")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.load(self.run_dir, self.image, self.app.data_dir)

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPane
+from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
 from .. import runs
 from ..config import PRESETS
@@ -25,6 +25,7 @@ from ..widgets.draw_tab import DrawTab
 from ..widgets.file_tab import FileTab
 from ..widgets.path_input import PathInput
 from ..widgets.predict_tab import PredictTab
+from ..widgets.steady_footer import SteadyFooter
 from ..widgets.test_tab import TestTab
 
 BIG_CANVAS = (120, 40)  # terminal size from which the canvas is drawn at twice the size
@@ -75,7 +76,7 @@ class PredictScreen(Screen):
                 yield FileTab(classes="predict-body")
             with TabPane("3 Test set", id="test"):
                 yield TestTab(classes="predict-body", id="test-pane")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.refresh_runs()
@@ -83,7 +84,7 @@ class PredictScreen(Screen):
     def on_resize(self) -> None:
         width, height = BIG_CANVAS
         self.query_one(DigitCanvas).scale = 2 if self.size.width >= width and self.size.height >= height else 1
-        self.query_one(Footer).compact = self.size.width < WIDE
+        self.query_one(SteadyFooter).compact = self.size.width < WIDE
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Digits, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Digits, Header, Static, TabbedContent, TabPane
 
 from .. import runs
 from ..console import pct
@@ -20,6 +20,7 @@ from ..widgets.class_scores import ClassScoresTable
 from ..widgets.confusion import Confusion, ConfusionTable
 from ..widgets.curves import CurvesPlot
 from ..widgets.gallery import MisclassifiedGallery, Mistake
+from ..widgets.steady_footer import SteadyFooter
 
 TABS = ("confusion", "classes", "curves", "mistakes")
 
@@ -85,7 +86,7 @@ class ResultsScreen(Screen):
                     yield CurvesPlot("loss", "loss", id="results-loss-plot")
             with TabPane("4 Misclassified", id="mistakes"):
                 yield MisclassifiedGallery(id="gallery")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.title = "Results"

@@ -13,10 +13,12 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from .. import runs
+from ..console import pct
 from ..messages import RunsChanged
+from ..widgets.steady_footer import SteadyFooter
 from .confirm import ConfirmScreen
 
 STATUS_COLOURS = {
@@ -29,30 +31,6 @@ STATUS_COLOURS = {
 }  # theme variables
 STAR = "★"
 CHECK = "✓"  # marked for comparison
-
-
-class SteadyFooter(Footer):
-    """A Footer that is rebuilt only when the keys it shows change. Textual's rebuilds (mounts and styles
-    a widget per key) on every focus change and every visit, and that was half of returning to this screen."""
-
-    _keys_shown: tuple | None = None
-
-    @staticmethod
-    def _keys(screen: Screen) -> tuple:
-        return tuple(
-            (key, binding.description, enabled, tooltip)
-            for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
-            if binding.show
-        )
-
-    def compose(self) -> ComposeResult:
-        self._keys_shown = self._keys(self.screen) if self._bindings_ready else None
-        yield from super().compose()
-
-    def bindings_changed(self, screen: Screen) -> None:
-        if self._keys_shown is not None and self._keys(screen) == self._keys_shown:
-            return
-        super().bindings_changed(screen)
 
 
 class RunsScreen(Screen):
@@ -167,7 +145,7 @@ class RunsScreen(Screen):
                 action()
 
     def _row(self, info: runs.RunInfo, default: Path | None) -> tuple:
-        acc = f"{info.test_acc * 100:.2f}%" if info.test_acc is not None else "-"
+        acc = pct(info.test_acc)
         return (
             STAR if default == info.path else "",
             self._mark_label(str(info.path)),
@@ -216,7 +194,7 @@ class RunsScreen(Screen):
         if info.params:
             facts.append(f"{info.params:,} params")
         if info.val_acc is not None:
-            facts.append(f"best val {info.val_acc * 100:.2f}%")
+            facts.append(f"best val {pct(info.val_acc)}")
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
         reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""

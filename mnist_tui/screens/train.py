@@ -8,13 +8,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Header, Input, Label, Select, Static, Switch
 from textual.widgets.select import InvalidSelectValueError
 
 from ..config import PRESETS, TrainConfig, make_config
 from ..data import VAL_FRACTION
 from ..models import REGISTRY, describe
 from ..settings import load_form, save_form
+from ..widgets.steady_footer import SteadyFooter
 
 TRAIN_IMAGES = 60_000 - round(60_000 * VAL_FRACTION)  # MNIST's training images after the validation hold-out
 
@@ -67,7 +68,7 @@ class TrainScreen(Screen):
                 "The form remembers these settings for next time.",
                 id="form-hint",
             )
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._restore()
