@@ -153,7 +153,7 @@ def create_run_dir(runs_dir: Path | str, model: str, augment: bool) -> Path:
 def final_name(run_dir: Path, status: str, test_acc: float | None) -> Path:
     """The folder name once a run ends: `_acc99.41`, or `_cancelled`/`_failed` without a test score."""
     stem = run_dir.name.removesuffix(RUNNING_SUFFIX)
-    if status in (Status.FINISHED, Status.CANCELLED) and test_acc is not None:
+    if status in SUCCESS and test_acc is not None:
         suffix = f"_acc{test_acc * 100:.2f}"
     else:
         suffix = f"_{status}"
@@ -479,7 +479,7 @@ def mark_ended(run_dir: Path | str, status: Status, reason: str) -> Path:
         summary = read_summary(path)
     except ValueError:
         summary = None
-    if summary is not None and summary.status in (Status.FINISHED, Status.CANCELLED):
+    if summary is not None and summary.status in SUCCESS:
         final = summary.status
         try:
             return finalize(path, final, summary.test_acc)

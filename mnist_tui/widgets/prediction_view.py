@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
+from ..console import pct
 from .digit import DigitImage
 from .digit_tile import halve
 from .overlay import SaliencyOverlay
@@ -138,7 +139,7 @@ class PredictionView(Widget):
         verdict = ""
         if shown.label is not None:
             verdict = "  right" if shown.label == shown.top else f"  wrong: true label {shown.label}"
-        headline.update(f"predicted {shown.top} ({p * 100:.1f}%){verdict}")
+        headline.update(f"predicted {shown.top} ({pct(p, 1)}){verdict}")
         top.update(str(shown.top))
         bars.label = shown.label
         bars.probs = shown.probs
