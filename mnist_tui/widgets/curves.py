@@ -37,9 +37,10 @@ class CurvesPlot(PlotextPlot):
         points = [(label, xs[: len(ys)], ys) for label, (xs, ys) in self.series.items() if xs and ys]
         if not points:
             plt.title(f"{self.title} (from the first batch)")
-        singles = 0
+        singles, drawn = 0, []
         for label, xs, ys in points:
             values = [y * 100 for y in ys] if self.percent else ys
+            drawn += values
             if len(xs) > 1:
                 plt.plot(xs, values, label=label, marker="braille")
             else:
@@ -50,4 +51,14 @@ class CurvesPlot(PlotextPlot):
             first = 0 if last < 2 or any(min(xs) < 1 for _, xs, _ in points) else 1
             plt.xlim(first, last)
             plt.xticks(list(range(first, last + 1, max(1, last // 8))))
+            plt.ylim(*self.y_range(min(drawn), max(drawn)))
         self.refresh()
+
+    def y_range(self, low: float, high: float) -> tuple[float, float]:
+        """A little room around the values. plotext's own range for one point (or a flat line) is half to
+        one and a half times its value: an accuracy of 98% drew an axis up to 147%. A percentage stays in 0-100."""
+        pad = max((high - low) * 0.05, 0.5 if self.percent else abs(high) * 0.05 or 0.01)
+        low, high = low - pad, high + pad
+        if self.percent:
+            low, high = max(0.0, low), min(100.0, high)
+        return low, high
