@@ -206,8 +206,7 @@ class Trainer:
     model: torch.nn.Module
     trainable: torch.nn.Module  # what the batches go through: the model, or its DDP wrapper across ranks
     step: TrainStep
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
-    per_batch: bool  # the schedule steps every batch (in `step`), else once per epoch
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # per batch (then `step` has it too) or per epoch
     generator: torch.Generator  # batch order: the same on every rank
     aug_generator: torch.Generator  # augmentation: a stream per rank
 
@@ -219,6 +218,11 @@ class Trainer:
     @property
     def params(self) -> int:
         return count_params(self.model)
+
+    def end_epoch(self) -> None:
+        """Step a per-epoch LR schedule (a per-batch one steps in `step`)."""
+        if self.scheduler is not None and self.step.scheduler is None:
+            self.scheduler.step()
 
     def state_dict(self) -> dict:
         ema = self.step.ema
@@ -266,7 +270,7 @@ def make_trainer(setup: RunSetup) -> Trainer:
     optimizer, scheduler, per_batch = make_optimizer(config, model.parameters(), setup.steps)
     ema = make_ema(model, config.ema_decay)
     step = TrainStep(optimizer, device, setup.precision, config.label_smoothing, scheduler if per_batch else None, ema)
-    return Trainer(model, trainable, step, scheduler, per_batch, generator, aug_generator)
+    return Trainer(model, trainable, step, scheduler, generator, aug_generator)
 
 
 def own_rng(device: torch.device):
@@ -506,7 +510,7 @@ def fit(
             status = train_epochs(setup, trainer, state, record, stop)
             return finish(setup, trainer, state, record, status, stop.reason)
         except BaseException as error:
-            record_failure(error, setup.config, trainer, state, record)
+            record_failure(error, setup, trainer, state, record)
             raise
 
 
@@ -522,8 +526,7 @@ def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Rec
         row = train_one_epoch(trainer.trainable, batches, trainer.step, report)
         if row is None:
             return stop.status
-        if trainer.scheduler is not None and not trainer.per_batch:
-            trainer.scheduler.step()
+        trainer.end_epoch()
         val = evaluate(
             trainer.scored,
             data.val_x,
@@ -541,24 +544,10 @@ def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Rec
                 weights = trainer.scored.state_dict()
                 checkpoint = (config.model, setup.spec.args, weights, config.to_dict(), dict(row), (MEAN, STD))
             record.epoch_done(state.history, checkpoint, {"epoch": epoch, **trainer.state_dict(), **state.saved()})
-        record(
-            ev.EpochCompleted(
-                record.run_id,
-                epoch,
-                config.epochs,
-                row["train_loss"],
-                row["train_acc"],
-                val.loss,
-                val.acc,
-                row["lr"],
-                row["seconds"],
-                row["images_per_sec"],
-                improved,
-            )
-        )
+        record(ev.EpochCompleted(record.run_id, epochs=config.epochs, best=improved, **row))  # row: the other fields
         if config.patience and state.stale >= config.patience and epoch < config.epochs:
             return "stopped_early"
-        if _should_stop(stop, setup.world, setup.device):
+        if report.stopped():
             return stop.status
     return "finished"
 
@@ -682,13 +671,13 @@ def _test(run_dir: Path, setup: RunSetup) -> tuple[torch.nn.Module, float]:
     return kept_run.model, test.acc
 
 
-def record_failure(error: BaseException, config: TrainConfig, trainer: Trainer, state: RunState, record: Recorder):
+def record_failure(error: BaseException, setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder):
     """Record a run that raised; called from the `except` block, so the traceback is the error's."""
     if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: aborted mid-batch, resumable from its last epoch
         status, reason = "interrupted", "aborted with a second Ctrl-C"
     else:
         status = "failed"
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    summary = state.summary(config, trainer.params, status)
+    summary = state.summary(setup.config, trainer.params, status)
     summary.update(reason=reason, traceback=None if status == "interrupted" else traceback.format_exc(limit=8))
     record.failed(summary, status, reason)
