@@ -274,12 +274,9 @@ def make_trainer(setup: RunSetup) -> Trainer:
 
 
 def own_rng(device: torch.device):
-    """Fork torch's global RNG (CPU, and the accelerator's) so that a run seeding it for its model's
-    initial weights and dropout leaves its caller's random state as it found it."""
-    if device.type == "cpu":
-        return torch.random.fork_rng(devices=[])
-    count = torch.get_device_module(device.type).device_count()
-    return torch.random.fork_rng(devices=range(count), device_type=device.type)
+    """Fork torch's global RNG (CPU, and CUDA's on a GPU) so that a run seeding it for its model's initial
+    weights and dropout leaves its caller's random state as it found it."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if device.type == "cuda" else [])
 
 
 # ---------------------------------------------------------------- what changes from epoch to epoch
