@@ -553,7 +553,7 @@ class EpochReport:
     """One epoch's link with whoever follows the run: BatchProgress events out, throttled to about 10 Hz
     and carrying speed and the run's ETA, and the stop flag in, agreed across ranks."""
 
-    def __init__(self, setup: RunSetup, epoch: int, record: Callable[[object], None], stop: StopFlag):
+    def __init__(self, setup: RunSetup, epoch: int, record: Recorder, stop: StopFlag):
         self.epoch, self.epochs, self.steps = epoch, setup.config.epochs, setup.steps
         self.world, self.device, self.record, self.stop = setup.world, setup.device, record, stop
         self.start = self.last = time.perf_counter()
@@ -568,20 +568,9 @@ class EpochReport:
     def __call__(self, batch: int, seen: int, loss: float, acc: float) -> None:
         elapsed = max(self.last - self.start, 1e-9)
         remaining = (self.steps - batch) + self.steps * (self.epochs - self.epoch)
-        rate = seen * self.world / elapsed
-        self.record(
-            ev.BatchProgress(
-                self.record.run_id,
-                self.epoch,
-                self.epochs,
-                batch,
-                self.steps,
-                loss,
-                rate,
-                remaining * elapsed / batch,
-                acc,
-            )
-        )
+        rate, eta = seen * self.world / elapsed, remaining * elapsed / batch
+        event = ev.BatchProgress(self.record.run_id, self.epoch, self.epochs, batch, self.steps, loss, rate, eta, acc)
+        self.record(event)
 
     def stopped(self) -> bool:
         return _should_stop(self.stop, self.world, self.device)
