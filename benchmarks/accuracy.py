@@ -25,7 +25,7 @@ from _common import table, write
 from mnist_tui.config import PRESETS, TrainConfig, make_config
 from mnist_tui.device import threads_per_process
 from mnist_tui.models import UnknownModel
-from mnist_tui.train import fit
+from mnist_tui.train import fit, prepare_process
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -55,6 +55,7 @@ def run(
         overrides["data_dir"] = data_dir
     with tempfile.TemporaryDirectory() as runs_dir:
         config = make_config(preset=preset, seed=seed, runs_dir=runs_dir, **overrides)
+        prepare_process(config)
         start = time.perf_counter()
         result = fit(config)
         seconds = time.perf_counter() - start

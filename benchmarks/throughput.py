@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from _common import table, write
 
 from mnist_tui.config import make_config
-from mnist_tui.device import autocast, pick_precision, set_threads
+from mnist_tui.device import autocast, pick_precision
 from mnist_tui.models import build_model
-from mnist_tui.train import fit
+from mnist_tui.train import fit, prepare_process
 
 
 def raw_rate(model_name: str, batch_size: int, precision: str, channels_last: bool, images: int) -> float:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             train_subset=images if args.quick else 0,
             patience=0,
         )
-        threads = set_threads(config.threads)
+        threads = prepare_process(config)
         precision = pick_precision(config.precision, torch.device("cpu"))
         raw_args = (config.model, config.batch_size, precision, config.channels_last, images // 2)
         before = raw_rate(*raw_args)

@@ -25,7 +25,7 @@ from torchvision import datasets, transforms
 from mnist_tui.config import make_config
 from mnist_tui.data import default_data_dir
 from mnist_tui.models import build_model
-from mnist_tui.train import fit
+from mnist_tui.train import fit, prepare_process
 
 TARGET = 0.99
 
@@ -78,6 +78,7 @@ def ours(data_dir: str, subset: int, seed: int, threads: int = 0) -> dict:
         if threads:
             overrides["threads"] = threads
         config = make_config(preset="fast", data_dir=data_dir, runs_dir=runs_dir, seed=seed, **overrides)
+        prepare_process(config)
         start = time.perf_counter()
         result = fit(config)
         seconds = time.perf_counter() - start

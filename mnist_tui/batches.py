@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -31,54 +32,58 @@ def prepare(images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     return to_input(images, channels_last) if images.dtype == torch.uint8 else images
 
 
+@dataclass(frozen=True)
+class BatchSpec:
+    """How a run draws its training batches; the same every epoch."""
+
+    batch_size: int
+    augment: bool = False
+    erase_p: float = ERASE_P  # per-image probability of random erasing when augmenting
+    elastic: float = 0.0  # largest elastic displacement in pixels (0: none)
+    strength: float = 1.0  # scale of the affine ranges (1: ±10°, ±10%, 0.9-1.1)
+    limit: int = 0  # > 0: stop after this many images, a fraction of the epoch drawn at random from all of it
+    channels_last: bool = False
+    device: torch.device | None = None  # where the batches go (None: stay where the images are)
+    shard: tuple[int, int] = (0, 1)  # (rank, world): each rank takes its slice of every batch
+
+
 def train_batches(
     images: torch.Tensor,
     labels: torch.Tensor,
-    batch_size: int,
+    spec: BatchSpec,
     generator: torch.Generator,
-    augment: bool = False,
-    channels_last: bool = False,
-    device: torch.device | None = None,
-    shard: tuple[int, int] = (0, 1),
     aug_generator: torch.Generator | None = None,
-    limit: int = 0,
-    erase_p: float = ERASE_P,
-    elastic: float = 0.0,
-    strength: float = 1.0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled batches. `shard=(rank, world)` gives each rank its slice of every batch.
+    """One epoch of shuffled batches, drawn as `spec` says.
 
     `images` is uint8 (n, 28, 28), converted per batch, or the output of `prepare`, which makes a batch
     a single gather. `generator` orders the batches and must be seeded alike on every rank; augmentation
     draws from `aug_generator` (per rank), so uneven shards never make the ranks' orders drift apart.
-    `limit` > 0 stops after that many images: a fraction of an epoch, drawn at random from all of it.
-    `erase_p` is the per-image probability of random erasing when augmenting, `elastic` the largest
-    elastic displacement in pixels (0: none), `strength` the scale of the affine ranges (1: ±10°, ±10%, 0.9-1.1).
     """
     order = torch.randperm(len(images), generator=generator)
-    if limit:
-        order = order[:limit]
-    rank, world = shard
+    if spec.limit:
+        order = order[: spec.limit]
+    rank, world = spec.shard
     prepared = images.dtype != torch.uint8
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for start in range(0, len(order), spec.batch_size):
+        idx = order[start : start + spec.batch_size]
         if world > 1:
             idx = idx[rank::world]
         if prepared:
             x = images[idx]
-            if augment:
+            if spec.augment:
                 # Augment with black = 0, as in [0, 1] space: shift, transform, shift back (all in place).
-                x = augment_batch(x.sub_(BACKGROUND), aug_generator or generator, erase_p, elastic, strength).add_(
-                    BACKGROUND
-                )
+                x = augment_batch(
+                    x.sub_(BACKGROUND), aug_generator or generator, spec.erase_p, spec.elastic, spec.strength
+                ).add_(BACKGROUND)
         else:
             x = images[idx].float().div_(255.0).unsqueeze(1)
-            if augment:
-                x = augment_batch(x, aug_generator or generator, erase_p, elastic, strength)
-            x = to_input(x, channels_last)
+            if spec.augment:
+                x = augment_batch(x, aug_generator or generator, spec.erase_p, spec.elastic, spec.strength)
+            x = to_input(x, spec.channels_last)
         y = labels[idx]
-        if device is not None and device.type != "cpu":
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if spec.device is not None and spec.device.type != "cpu":
+            x, y = x.to(spec.device, non_blocking=True), y.to(spec.device, non_blocking=True)
         yield x, y
 
 

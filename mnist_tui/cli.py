@@ -288,8 +288,9 @@ def cmd_train(args) -> int:
             return torchrun_main(config)
         if args.procs != 1:
             return launch(config, args.procs)
-    from .train import fit
+    from .train import fit, prepare_process
 
+    prepare_process(config)
     printer = EpochPrinter()
     with _StopSignals() as signals:
         try:

@@ -42,10 +42,11 @@ def init_process(rank: int, world: int, config: TrainConfig, init_method: str | 
 
 def _rank_main(rank: int, world: int, init_method: str, config_dict: dict, after: Callable | None) -> None:
     from .console import EpochPrinter
-    from .train import fit
+    from .train import fit, prepare_process
 
     config = TrainConfig.from_dict(config_dict)
     config = config.replace(threads=threads_per_process(world, config.threads))
+    prepare_process(config)
     init_process(rank, world, config, init_method)
     try:
         result = fit(config, EpochPrinter(prefix="" if world == 1 else "[rank 0] ") if rank == 0 else None)
@@ -85,11 +86,12 @@ def launch(config: TrainConfig, procs: int, after: Callable | None = None) -> in
 def torchrun_main(config: TrainConfig) -> int:
     """Under torchrun (RANK and WORLD_SIZE set): join the group it set up and train."""
     from .console import EpochPrinter
-    from .train import fit
+    from .train import fit, prepare_process
 
     world = int(os.environ["WORLD_SIZE"])
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # ranks sharing this machine's cores
     config = config.replace(threads=threads_per_process(local_ranks, config.threads))
+    prepare_process(config)
     init_process(int(os.environ["RANK"]), world, config)
     try:
         result = fit(config, EpochPrinter(prefix="[rank 0] ") if dist.get_rank() == 0 else None)

@@ -17,23 +17,18 @@ import torch.nn.functional as F
 
 from . import events as ev
 from . import live, runs
-from .batches import MEAN, STD, num_batches, prepare, train_batches
+from .batches import MEAN, STD, BatchSpec, num_batches, prepare, train_batches
 from .config import TrainConfig
-from .data import load_splits
+from .data import Splits, load_splits
 from .device import autocast, keep_freed_memory, pick_device, pick_precision, set_threads
 from .evaluate import confusion, evaluate, per_class, score
-from .models import count_params, get_spec
+from .models import ModelSpec, count_params, get_spec
 
 PROGRESS_INTERVAL = 0.1  # seconds: batch progress to `report` is throttled to about 10 Hz (the folder's log to 1 Hz)
 
 
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
-
-
-class _NeverStop:
-    def is_set(self) -> bool:
-        return False
 
 
 class TrainingDiverged(RuntimeError):
@@ -47,6 +42,101 @@ class RunResult:
     summary: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     model: torch.nn.Module | None = None
+
+
+def prepare_process(config: TrainConfig) -> int:
+    """The process-wide settings of a process that trains, made once by its entry point (the CLI, the
+    worker child, each rank), never by `fit`: torch's intra-op threads (`config.threads`, 0: all cores)
+    and glibc's malloc keeping freed memory for reuse. Returns the thread count."""
+    threads = set_threads(config.validate().threads)
+    keep_freed_memory()
+    return threads
+
+
+# ---------------------------------------------------------------- what a run fixes at its start
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What a run fixes at its start: the recipe, where and in what precision it computes, its share of
+    the work, the data, and the size of an epoch."""
+
+    config: TrainConfig
+    spec: ModelSpec  # the model's registry entry: builds it, and its args go into the checkpoint
+    device: torch.device
+    precision: str  # fp32 or bf16, resolved from config.precision
+    channels_last: bool  # NHWC tensors: config.channels_last, except on MPS
+    rank: int
+    world: int  # processes training together under torch.distributed (1: none)
+    threads: int  # torch's intra-op threads, as the process set them (`prepare_process`)
+    data: Splits
+    limit: int  # training images per epoch (config.epoch_fraction of them, drawn afresh each epoch)
+    steps: int  # batches per epoch
+
+    @property
+    def batches(self) -> BatchSpec:
+        c = self.config
+        return BatchSpec(
+            c.batch_size,
+            c.augment,
+            c.erase_p,
+            c.elastic,
+            c.aug_strength,
+            self.limit,
+            self.channels_last,
+            self.device,
+            (self.rank, self.world),
+        )
+
+    def resolved(self) -> dict:
+        """What `auto` and the machine turned into, recorded beside the config."""
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "threads": self.threads,
+            "world_size": self.world,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "synthetic_data": self.data.synthetic,
+            "train_images": len(self.data.train_x),
+        }
+
+
+def make_setup(config: TrainConfig) -> RunSetup:
+    """Resolve the device, precision and rank, load the data and size an epoch."""
+    rank, world = _distributed()
+    device = pick_device(config.device)
+    precision = pick_precision(config.precision, device)
+    data = load_splits(config.data_dir or None, config.train_subset or None)
+    limit = epoch_images(len(data.train_x), config.epoch_fraction)
+    channels_last = config.channels_last and device.type != "mps"
+    return RunSetup(
+        config,
+        get_spec(config.model),
+        device,
+        precision,
+        channels_last,
+        rank,
+        world,
+        torch.get_num_threads(),
+        data,
+        limit,
+        num_batches(limit, config.batch_size),
+    )
+
+
+def _distributed() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def epoch_images(n: int, fraction: float) -> int:
+    """Images per epoch: all n, or a random `fraction` of them (drawn afresh each epoch)."""
+    return n if fraction >= 1.0 else max(1, int(round(n * fraction)))
+
+
+# ---------------------------------------------------------------- what trains
 
 
 def make_optimizer(config: TrainConfig, params, steps_per_epoch: int):
@@ -72,10 +162,193 @@ def make_optimizer(config: TrainConfig, params, steps_per_epoch: int):
     return optimizer, scheduler, per_batch
 
 
-def _distributed() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+def make_ema(model: torch.nn.Module, decay: float):
+    """An exponential moving average of the weights and BN statistics, or None when decay is 0."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """One batch's update, the same for every batch of a run: the loss, in `precision` on `device`, then
+    the optimizer's step and what follows it each batch (a per-batch LR schedule, the EMA)."""
+
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    precision: str = "fp32"
+    label_smoothing: float = 0.0
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None  # stepped every batch (OneCycle) when given
+    ema: torch.optim.swa_utils.AveragedModel | None = None
+
+    def __call__(self, model, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss, backward and update on one batch; returns (logits, loss)."""
+        with autocast(self.device, self.precision):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(model.module if hasattr(model, "module") else model)
+        return logits, loss
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """What a run trains with, built once: the model, one batch's update, the LR schedule and the random
+    streams. `state_dict` is what a resumed run needs of them."""
+
+    model: torch.nn.Module
+    trainable: torch.nn.Module  # what the batches go through: the model, or its DDP wrapper across ranks
+    step: TrainStep
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None  # per batch (then `step` has it too) or per epoch
+    generator: torch.Generator  # batch order: the same on every rank
+    aug_generator: torch.Generator  # augmentation: a stream per rank
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The weights that are validated, saved and tested: the EMA's, when there is one."""
+        return self.step.ema.module if self.step.ema is not None else self.model
+
+    @property
+    def params(self) -> int:
+        return count_params(self.model)
+
+    def end_epoch(self) -> None:
+        """Step a per-epoch LR schedule (a per-batch one steps in `step`)."""
+        if self.scheduler is not None and self.step.scheduler is None:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        ema = self.step.ema
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.step.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "ema": ema.state_dict() if ema is not None else None,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.step.device.type == "cuda" else None,
+            "generator": self.generator.get_state(),
+            "aug_generator": self.aug_generator.get_state(),
+        }
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.step.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None and saved.get("scheduler") is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        if self.step.ema is not None and saved.get("ema") is not None:
+            self.step.ema.load_state_dict(saved["ema"])
+        torch.set_rng_state(saved["rng"])
+        if self.step.device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        self.generator.set_state(saved["generator"])
+        self.aug_generator.set_state(saved["aug_generator"])
+
+
+def make_trainer(setup: RunSetup) -> Trainer:
+    """Build the model, optimizer, schedule and EMA, all seeded from config.seed. The initial weights
+    (and dropout) draw from torch's global RNG, which this seeds: `fit` calls it inside `own_rng`."""
+    config, device = setup.config, setup.device
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    aug_generator = torch.Generator().manual_seed(config.seed * 1000 + setup.rank + 1)
+    memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
+    model = setup.spec.create().to(device).to(memory_format=memory_format)
+    trainable = model
+    if setup.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainable = DistributedDataParallel(
+            model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None
+        )
+    optimizer, scheduler, per_batch = make_optimizer(config, model.parameters(), setup.steps)
+    ema = make_ema(model, config.ema_decay)
+    step = TrainStep(optimizer, device, setup.precision, config.label_smoothing, scheduler if per_batch else None, ema)
+    return Trainer(model, trainable, step, scheduler, generator, aug_generator)
+
+
+def own_rng(device: torch.device):
+    """Fork torch's global RNG (CPU, and CUDA's on a GPU) so that a run seeding it for its model's initial
+    weights and dropout leaves its caller's random state as it found it."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if device.type == "cuda" else [])
+
+
+# ---------------------------------------------------------------- what changes from epoch to epoch
+
+
+@dataclass
+class RunState:
+    """What changes from epoch to epoch. Saved with the Trainer's state after every epoch, so that a
+    resumed run goes on as the uninterrupted run would have."""
+
+    history: list[dict] = field(default_factory=list)
+    kept: dict = field(default_factory=lambda: {"epoch": 0, "val_acc": 0.0})  # the epoch whose weights are kept
+    lowest_val_loss: float = math.inf
+    stale: int = 0  # epochs since the validation loss last fell
+    resumed: int = 0  # times the run was resumed
+    started: float = field(default_factory=time.perf_counter)  # the clock's zero, earlier by a resumed run's past
+
+    @classmethod
+    def resumed_from(cls, saved: dict) -> RunState:
+        return cls(
+            list(saved["history"]),
+            dict(saved["kept"]),
+            saved["lowest_val_loss"],
+            saved["stale"],
+            saved.get("resumed", 0) + 1,
+            time.perf_counter() - saved["elapsed"],
+        )
+
+    def add(self, row: dict, keep: str) -> bool:
+        """Record a validated epoch and choose the weights to keep (config.keep); True if its loss improved."""
+        self.history.append(row)
+        improved = row["val_loss"] < self.lowest_val_loss
+        if improved:
+            self.lowest_val_loss, self.stale = row["val_loss"], 0
+        else:
+            self.stale += 1
+        if improved or keep == "last":
+            self.kept = {"epoch": row["epoch"], "val_acc": row["val_acc"]}
+        return improved
+
+    def saved(self) -> dict:
+        return {
+            "history": self.history,
+            "kept": self.kept,
+            "lowest_val_loss": self.lowest_val_loss,
+            "stale": self.stale,
+            "elapsed": time.perf_counter() - self.started,
+            "resumed": self.resumed,
+        }
+
+    def summary(self, config: TrainConfig, params: int, status: str, test_acc=None, stopped_early=False) -> dict:
+        return runs.Summary(
+            status=status,
+            model=config.model,
+            augment=config.augment,
+            params=params,
+            epochs=config.epochs,
+            epochs_run=len(self.history),
+            best_epoch=self.kept["epoch"] or None,
+            kept=config.keep,
+            val_acc=self.kept["val_acc"] if self.kept["epoch"] else None,
+            test_acc=test_acc,
+            train_seconds=round(time.perf_counter() - self.started, 3),
+            stopped_early=stopped_early,
+            preset=config.preset or None,
+            ema_decay=config.ema_decay or None,
+            tta=config.tta,
+            resumed=self.resumed,
+        ).to_dict()
+
+
+# ---------------------------------------------------------------- the run folder
 
 
 class Recorder:
@@ -126,6 +399,20 @@ class Recorder:
         self.run_dir = target
         return target
 
+    def failed(self, summary: dict, status: str, reason: str) -> None:
+        """End a run that raised: `interrupted` (resumable) or `failed`."""
+
+        def end_event(where):
+            if status == "interrupted":
+                return ev.RunFinished(self.run_id, where, status, summary)
+            return ev.RunFailed(self.run_id, where, reason)
+
+        try:
+            self.end(summary, status, None, end_event)
+        except OSError as write_error:  # a full disk: say why the folder could not record the failure
+            why = f"{reason} (and the run folder could not be updated: {write_error})"
+            self._report(ev.RunFailed(self.run_id, str(self.run_dir), why))
+
 
 def save_resume_state(run_dir: Path, state: dict) -> None:
     import io
@@ -151,6 +438,37 @@ def load_resume_state(run_dir: Path) -> dict:
     return state
 
 
+def open_run(
+    setup: RunSetup, trainer: Trainer, state: RunState, report, run_id: str | None, run_dir: Path | str | None
+) -> Recorder:
+    """Create the run folder (rank 0, unless the caller made it), record the config and announce the run."""
+    config = setup.config
+    if setup.rank == 0:
+        run_dir = Path(run_dir) if run_dir else runs.create_run_dir(config.runs_dir, config.model, config.augment)
+    else:
+        run_dir = None
+    record = Recorder(run_dir, run_id or (runs.stem(run_dir) if run_dir else f"rank{setup.rank}"), report)
+    record.write_config({**config.to_dict(), "resolved": setup.resolved()})
+    record(
+        ev.RunStarted(
+            record.run_id,
+            str(run_dir),
+            config.model,
+            config.augment,
+            trainer.params,
+            config.epochs,
+            setup.steps,
+            str(setup.device),
+            setup.precision,
+            start_epoch=len(state.history),
+        )
+    )
+    return record
+
+
+# ---------------------------------------------------------------- the run
+
+
 def fit(
     config: TrainConfig,
     report: Callable[[object], None] | None = None,
@@ -166,258 +484,78 @@ def fit(
     optimizer, scheduler, EMA and random states, so the end result is the one the run would have had.
     `stop.is_set()` is polled every batch; a stop file in the folder (`mnist-tui stop`) does the same.
     Under torch.distributed each rank trains on its shard of every batch (DDP); only rank 0 writes
-    the run folder and reports.
+    the run folder and reports. `fit` changes no process-wide setting: the caller's entry point sets
+    the thread count (`prepare_process`), and torch's global RNG, seeded here, is forked (`own_rng`).
     """
     config.validate()
-    rank, world = _distributed()
-    report = report if (report and rank == 0) else (lambda event: None)
-    threads = set_threads(config.threads)
-    keep_freed_memory()
-    state = None
-    if resume:
-        if world > 1:
-            raise ValueError("resume a run in one process (without --procs)")
-        state = load_resume_state(Path(run_dir))
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)  # batch order: the same on every rank
-    aug_generator = torch.Generator().manual_seed(config.seed * 1000 + rank + 1)
-    device = pick_device(config.device)
-    precision = pick_precision(config.precision, device)
-    splits = load_splits(config.data_dir or None, config.train_subset or None)
-
-    spec = get_spec(config.model)
-    model = spec.create().to(device)
-    memory_format = torch.channels_last if config.channels_last and device.type != "mps" else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    trainable = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        trainable = DistributedDataParallel(
-            model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None
-        )
-    channels_last = memory_format == torch.channels_last
-    # Normalise the whole training set once; a batch is then one gather (and an optional augmentation).
-    train_x, train_y = prepare(splits.train_x, channels_last).to(device), splits.train_y.to(device)
-    limit = epoch_images(len(train_x), config.epoch_fraction)
-    steps = num_batches(limit, config.batch_size)
-    optimizer, scheduler, per_batch = make_optimizer(config, model.parameters(), steps)
-    params = count_params(model)
-    ema = make_ema(model, config.ema_decay)
-    scored = ema.module if ema is not None else model  # the weights that are validated, saved and tested
-
-    history: list[dict] = []
-    kept = {"epoch": 0, "val_acc": 0.0}  # the epoch whose weights are kept (config.keep)
-    lowest_val_loss, stale, elapsed, resumed = math.inf, 0, 0.0, 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        generator.set_state(state["generator"])
-        aug_generator.set_state(state["aug_generator"])
-        history, kept = list(state["history"]), dict(state["kept"])
-        lowest_val_loss, stale, elapsed = state["lowest_val_loss"], state["stale"], state["elapsed"]
-        resumed = state.get("resumed", 0) + 1
-    first_epoch = len(history) + 1
-
-    if rank == 0:
-        run_dir = Path(run_dir) if run_dir else runs.create_run_dir(config.runs_dir, config.model, config.augment)
-    else:
-        run_dir = None
-    run_id = run_id or (runs.stem(run_dir) if run_dir else f"rank{rank}")
-    record = Recorder(run_dir, run_id, report)
-    if isinstance(stop, live.FolderStop):
-        stop.run_dir = stop.run_dir or run_dir
-    else:
-        stop = live.FolderStop(run_dir, stop)
-    resolved = {
-        "device": str(device),
-        "precision": precision,
-        "threads": threads,
-        "world_size": world,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "synthetic_data": splits.synthetic,
-        "train_images": len(splits.train_x),
-    }
-    record.write_config({**config.to_dict(), "resolved": resolved})
-    record(
-        ev.RunStarted(
-            run_id,
-            str(run_dir),
-            config.model,
-            config.augment,
-            params,
-            config.epochs,
-            steps,
-            str(device),
-            precision,
-            start_epoch=first_epoch - 1,
-        )
-    )
-
-    status, started = "finished", time.perf_counter() - elapsed
-    try:
-        for epoch in range(first_epoch, config.epochs + 1):
-            batches = train_batches(
-                train_x,
-                train_y,
-                config.batch_size,
-                generator,
-                config.augment,
-                channels_last,
-                device,
-                (rank, world),
-                aug_generator,
-                limit=limit,
-                erase_p=config.erase_p,
-                elastic=config.elastic,
-                strength=config.aug_strength,
-            )
-            progress = _Progress(run_id, epoch, config.epochs, steps, world, record)
-            row = train_one_epoch(
-                trainable,
-                batches,
-                optimizer,
-                progress,
-                config.label_smoothing,
-                scheduler if per_batch else None,
-                ema,
-                stop,
-                device,
-                precision,
-            )
-            if row is None:
-                status = stop.status
-                break
-            if scheduler is not None and not per_batch:
-                scheduler.step()
-            val = evaluate(scored, splits.val_x, splits.val_y, device, precision, config.eval_batch_size, channels_last)
-            row.update(val_loss=val.loss, val_acc=val.acc, seconds=time.perf_counter() - progress.start)
-            history.append(row)
-            improved = val.loss < lowest_val_loss
-            if improved:
-                lowest_val_loss, stale = val.loss, 0
-            else:
-                stale += 1
-            checkpoint = None
-            if improved or config.keep == "last":
-                kept = {"epoch": epoch, "val_acc": val.acc}
-                checkpoint = (config.model, spec.args, scored.state_dict(), config.to_dict(), dict(row), (MEAN, STD))
-            if run_dir:
-                record.epoch_done(
-                    history,
-                    checkpoint,
-                    {
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                        "generator": generator.get_state(),
-                        "aug_generator": aug_generator.get_state(),
-                        "history": history,
-                        "kept": kept,
-                        "lowest_val_loss": lowest_val_loss,
-                        "stale": stale,
-                        "elapsed": time.perf_counter() - started,
-                        "resumed": resumed,
-                    },
-                )
-            record(
-                ev.EpochCompleted(
-                    run_id,
-                    epoch,
-                    config.epochs,
-                    row["train_loss"],
-                    row["train_acc"],
-                    val.loss,
-                    val.acc,
-                    row["lr"],
-                    row["seconds"],
-                    row["images_per_sec"],
-                    improved,
-                )
-            )
-            if config.patience and stale >= config.patience and epoch < config.epochs:
-                status = "stopped_early"
-                break
-            if _should_stop(stop, world, device):
-                status = stop.status
-                break
-        return _finish(
-            scored,
-            config,
-            splits,
-            device,
-            precision,
-            channels_last,
-            record,
-            status,
-            stop.reason,
-            kept,
-            history,
-            params,
-            started,
-            resumed,
-        )
-    except BaseException as error:
-        if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: aborted mid-batch, resumable from its last epoch
-            status, reason = "interrupted", "aborted with a second Ctrl-C"
-        else:
-            status = "failed"
-            reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        summary = _summary(config, params, history, kept, None, started, status, False, resumed)
-        summary.update(reason=reason, traceback=None if status == "interrupted" else traceback.format_exc(limit=8))
-
-        def end_event(where):
-            if status == "interrupted":
-                return ev.RunFinished(run_id, where, status, summary)
-            return ev.RunFailed(run_id, where, reason)
-
+    setup = make_setup(config)
+    report = report if (report and setup.rank == 0) else (lambda event: None)
+    if resume and setup.world > 1:
+        raise ValueError("resume a run in one process (without --procs)")
+    saved = load_resume_state(Path(run_dir)) if resume else None
+    with own_rng(setup.device):
+        trainer = make_trainer(setup)
+        state = RunState()
+        if saved is not None:
+            trainer.load_state_dict(saved)
+            state = RunState.resumed_from(saved)
+        record = open_run(setup, trainer, state, report, run_id, run_dir)
+        if not isinstance(stop, live.FolderStop):
+            stop = live.FolderStop(record.run_dir, stop)
+        stop.run_dir = stop.run_dir or record.run_dir
         try:
-            record.end(summary, status, None, end_event)
-        except OSError as write_error:  # a full disk: say why the folder could not record the failure
-            report(
-                ev.RunFailed(run_id, str(run_dir), f"{reason} (and the run folder could not be updated: {write_error})")
-            )
-        raise
+            status = train_epochs(setup, trainer, state, record, stop)
+            return finish(setup, trainer, state, record, status, stop.reason)
+        except BaseException as error:
+            record_failure(error, setup, trainer, state, record)
+            raise
 
 
-def epoch_images(n: int, fraction: float) -> int:
-    """Images per epoch: all n, or a random `fraction` of them (drawn afresh each epoch)."""
-    return n if fraction >= 1.0 else max(1, int(round(n * fraction)))
-
-
-def make_ema(model: torch.nn.Module, decay: float):
-    """An exponential moving average of the weights and BN statistics, or None when decay is 0."""
-    if not decay:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-class _Progress:
-    """Batch progress for one epoch: throttled BatchProgress events with speed and the run's ETA."""
-
-    def __init__(self, run_id: str, epoch: int, epochs: int, steps: int, world: int, report):
-        self.run_id, self.epoch, self.epochs, self.steps, self.world, self.report = (
-            run_id,
-            epoch,
-            epochs,
-            steps,
-            world,
-            report,
+def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder, stop: StopFlag) -> str:
+    """Train the epochs not run yet, validating, checkpointing and saving the resume state after each.
+    Returns how the loop ended: finished, stopped_early, or the stop flag's status."""
+    config, data = setup.config, setup.data
+    # Normalise the whole training set once; a batch is then one gather (and an optional augmentation).
+    train_x, train_y = prepare(data.train_x, setup.channels_last).to(setup.device), data.train_y.to(setup.device)
+    for epoch in range(len(state.history) + 1, config.epochs + 1):
+        batches = train_batches(train_x, train_y, setup.batches, trainer.generator, trainer.aug_generator)
+        report = EpochReport(setup, epoch, record, stop)
+        row = train_one_epoch(trainer.trainable, batches, trainer.step, report)
+        if row is None:
+            return stop.status
+        trainer.end_epoch()
+        val = evaluate(
+            trainer.scored,
+            data.val_x,
+            data.val_y,
+            setup.device,
+            setup.precision,
+            config.eval_batch_size,
+            setup.channels_last,
         )
+        row.update(val_loss=val.loss, val_acc=val.acc, seconds=time.perf_counter() - report.start)
+        improved = state.add(row, config.keep)
+        if record.run_dir:
+            checkpoint = None
+            if state.kept["epoch"] == epoch:
+                weights = trainer.scored.state_dict()
+                checkpoint = (config.model, setup.spec.args, weights, config.to_dict(), dict(row), (MEAN, STD))
+            record.epoch_done(state.history, checkpoint, {"epoch": epoch, **trainer.state_dict(), **state.saved()})
+        record(ev.EpochCompleted(record.run_id, epochs=config.epochs, best=improved, **row))  # row: the other fields
+        if config.patience and state.stale >= config.patience and epoch < config.epochs:
+            return "stopped_early"
+        if report.stopped():
+            return stop.status
+    return "finished"
+
+
+class EpochReport:
+    """One epoch's link with whoever follows the run: BatchProgress events out, throttled to about 10 Hz
+    and carrying speed and the run's ETA, and the stop flag in, agreed across ranks."""
+
+    def __init__(self, setup: RunSetup, epoch: int, record: Recorder, stop: StopFlag):
+        self.epoch, self.epochs, self.steps = epoch, setup.config.epochs, setup.steps
+        self.world, self.device, self.record, self.stop = setup.world, setup.device, record, stop
         self.start = self.last = time.perf_counter()
 
     def due(self, batch: int) -> bool:
@@ -430,72 +568,44 @@ class _Progress:
     def __call__(self, batch: int, seen: int, loss: float, acc: float) -> None:
         elapsed = max(self.last - self.start, 1e-9)
         remaining = (self.steps - batch) + self.steps * (self.epochs - self.epoch)
-        self.report(
-            ev.BatchProgress(
-                self.run_id,
-                self.epoch,
-                self.epochs,
-                batch,
-                self.steps,
-                loss,
-                seen * self.world / elapsed,
-                remaining * elapsed / batch,
-                acc,
-            )
-        )
+        rate, eta = seen * self.world / elapsed, remaining * elapsed / batch
+        event = ev.BatchProgress(self.record.run_id, self.epoch, self.epochs, batch, self.steps, loss, rate, eta, acc)
+        self.record(event)
+
+    def stopped(self) -> bool:
+        return _should_stop(self.stop, self.world, self.device)
 
 
-def train_one_epoch(
-    model,
-    batches,
-    optimizer,
-    progress: _Progress,
-    label_smoothing: float = 0.0,
-    scheduler=None,
-    ema=None,
-    stop: StopFlag | None = None,
-    device: torch.device | None = None,
-    precision: str = "fp32",
-) -> dict | None:
-    """One pass over `batches`; returns the epoch's row, or None when `stop` was set mid-epoch."""
+def train_one_epoch(model, batches, step: TrainStep, report: EpochReport) -> dict | None:
+    """One pass over `batches`; returns the epoch's row, or None when the run was stopped mid-epoch."""
     model.train()
-    device = device or torch.device("cpu")
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    loss_sum = torch.zeros((), device=step.device)
+    correct = torch.zeros((), device=step.device, dtype=torch.long)
     seen = 0
     for batch, (x, y) in enumerate(batches, 1):
-        with autocast(device, precision):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model.module if hasattr(model, "module") else model)
+        logits, loss = step(model, x, y)
         loss_sum += loss.detach() * len(y)
         correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
-        due = progress.due(batch)
-        if due or device.type == "cpu":  # on a GPU only check when reporting: .item() waits for the device
+        due = report.due(batch)
+        if due or step.device.type == "cpu":  # on a GPU only check when reporting: .item() waits for the device
             value = loss.item()
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch "
-                    f"{progress.epoch}, batch {batch}: lower the learning rate"
+                    f"{report.epoch}, batch {batch}: lower the learning rate"
                 )
             if due:
-                progress(batch, seen, value, correct.item() / seen)
-        if stop is not None and _should_stop(stop, progress.world, device):
+                report(batch, seen, value, correct.item() / seen)
+        if report.stopped():
             return None
-    elapsed = time.perf_counter() - progress.start
+    elapsed = time.perf_counter() - report.start
     return {
-        "epoch": progress.epoch,
+        "epoch": report.epoch,
         "train_loss": (loss_sum / max(seen, 1)).item(),
         "train_acc": correct.item() / max(seen, 1),
-        "lr": optimizer.param_groups[0]["lr"],
-        "images_per_sec": seen * progress.world / max(elapsed, 1e-9),
+        "lr": step.optimizer.param_groups[0]["lr"],
+        "images_per_sec": seen * report.world / max(elapsed, 1e-9),
         "seconds": elapsed,
     }
 
@@ -510,71 +620,50 @@ def _should_stop(stop: StopFlag, world: int, device: torch.device) -> bool:
     return bool(tensor.item())
 
 
-def _summary(config, params, history, kept, test_acc, started, status, stopped_early, resumed=0) -> dict:
-    return runs.Summary(
-        status=status,
-        model=config.model,
-        augment=config.augment,
-        params=params,
-        epochs=config.epochs,
-        epochs_run=len(history),
-        best_epoch=kept["epoch"] or None,
-        kept=config.keep,
-        val_acc=kept["val_acc"] if kept["epoch"] else None,
-        test_acc=test_acc,
-        train_seconds=round(time.perf_counter() - started, 3),
-        stopped_early=stopped_early,
-        preset=config.preset or None,
-        ema_decay=config.ema_decay or None,
-        tta=config.tta,
-        resumed=resumed,
-    ).to_dict()
-
-
-def _finish(
-    model,
-    config,
-    splits,
-    device,
-    precision,
-    channels_last,
-    record: Recorder,
-    status,
-    reason,
-    kept,
-    history,
-    params,
-    started,
-    resumed,
-) -> RunResult:
+def finish(setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder, status: str, reason: str):
+    """Test the kept weights, write the summary and give the folder its final name."""
     stopped_early = status == "stopped_early"
     status = "finished" if stopped_early else status
-    test_acc = None
-    run_dir = record.run_dir
+    model, test_acc = trainer.scored, None
     # The kept weights (best validation loss, or the last epoch's) are the ones that get tested. A
     # stopped run skips the test pass so its process exits at once; `mnist-tui evaluate` (or Results)
     # scores its checkpoint on demand.
-    if status == "finished" and run_dir and (run_dir / runs.CHECKPOINT).exists():
-        from .inference import load_run, run_logits
-
-        kept_run = load_run(run_dir, str(device))  # the one inference path: what every later reader computes
-        best_model = kept_run.model
-        test = score(run_logits(kept_run, splits.test_x), splits.test_y)
-        test_acc = test.acc
-        labels = splits.test_y.numpy()
-        runs.write_json(
-            run_dir / runs.CONFUSION,
-            {
-                "labels": list(range(10)),
-                "counts": confusion(labels, test.predictions).tolist(),
-                "per_class": per_class(labels, test.predictions),
-                "test_loss": test.loss,
-                "test_acc": test.acc,
-            },
-        )
-        model = best_model
-    summary = _summary(config, params, history, kept, test_acc, started, status, stopped_early, resumed)
+    if status == "finished" and record.run_dir and (record.run_dir / runs.CHECKPOINT).exists():
+        model, test_acc = _test(record.run_dir, setup)
+    summary = state.summary(setup.config, trainer.params, status, test_acc, stopped_early)
     if reason:
         summary["reason"] = reason
     run_dir = record.end(summary, status, test_acc, lambda where: ev.RunFinished(record.run_id, where, status, summary))
-    return RunResult(run_dir, status, summary, history, model)
+    return RunResult(run_dir, status, summary, state.history, model)
+
+
+def _test(run_dir: Path, setup: RunSetup) -> tuple[torch.nn.Module, float]:
+    """Score the saved checkpoint on the test set and write its confusion matrix."""
+    from .inference import load_run, run_logits
+
+    kept_run = load_run(run_dir, str(setup.device))  # the one inference path: what every later reader computes
+    test = score(run_logits(kept_run, setup.data.test_x), setup.data.test_y)
+    labels = setup.data.test_y.numpy()
+    runs.write_json(
+        run_dir / runs.CONFUSION,
+        {
+            "labels": list(range(10)),
+            "counts": confusion(labels, test.predictions).tolist(),
+            "per_class": per_class(labels, test.predictions),
+            "test_loss": test.loss,
+            "test_acc": test.acc,
+        },
+    )
+    return kept_run.model, test.acc
+
+
+def record_failure(error: BaseException, setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder):
+    """Record a run that raised; called from the `except` block, so the traceback is the error's."""
+    if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: aborted mid-batch, resumable from its last epoch
+        status, reason = "interrupted", "aborted with a second Ctrl-C"
+    else:
+        status = "failed"
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    summary = state.summary(setup.config, trainer.params, status)
+    summary.update(reason=reason, traceback=None if status == "interrupted" else traceback.format_exc(limit=8))
+    record.failed(summary, status, reason)

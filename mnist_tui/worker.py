@@ -69,11 +69,12 @@ def child_main(argv: list[str] | None = None) -> int:
         stop.set("interrupted", f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, on_term)
-    from .train import fit
+    from .train import fit, prepare_process
 
     code = 0
     try:
         config = TrainConfig.from_dict(runs.load_json_object(run_dir / runs.CONFIG))
+        prepare_process(config)
         fit(config, None, stop, run_dir=run_dir, resume=args.resume)
     except BaseException as error:  # noqa: BLE001 - fit recorded what it could; the log keeps the rest
         import traceback

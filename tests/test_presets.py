@@ -9,7 +9,7 @@ import torch
 
 from mnist_tui import device
 from mnist_tui import events as ev
-from mnist_tui.batches import prepare, train_batches
+from mnist_tui.batches import BatchSpec, prepare, train_batches
 from mnist_tui.config import PRESETS, TrainConfig, make_config
 from mnist_tui.device import pick_precision
 from mnist_tui.train import fit
@@ -72,25 +72,12 @@ def test_bad_fractions_are_rejected():
 def test_prepared_batches_match_per_batch_conversion(augment):
     images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (300,))
+    spec = BatchSpec(64, augment)
     plain = list(
-        train_batches(
-            images,
-            labels,
-            64,
-            torch.Generator().manual_seed(3),
-            augment,
-            aug_generator=torch.Generator().manual_seed(4),
-        )
+        train_batches(images, labels, spec, torch.Generator().manual_seed(3), torch.Generator().manual_seed(4))
     )
     fast = list(
-        train_batches(
-            prepare(images),
-            labels,
-            64,
-            torch.Generator().manual_seed(3),
-            augment,
-            aug_generator=torch.Generator().manual_seed(4),
-        )
+        train_batches(prepare(images), labels, spec, torch.Generator().manual_seed(3), torch.Generator().manual_seed(4))
     )
     assert len(plain) == len(fast) == 5
     for (xa, ya), (xb, yb) in zip(plain, fast):
@@ -103,15 +90,9 @@ def test_elastic_reaches_the_batches_only_when_asked():
     labels = torch.zeros(64, dtype=torch.long)
 
     def first(elastic):
+        spec = BatchSpec(64, augment=True, erase_p=0.0, elastic=elastic)
         batches = train_batches(
-            images.clone(),
-            labels,
-            64,
-            torch.Generator().manual_seed(0),
-            True,
-            aug_generator=torch.Generator().manual_seed(1),
-            erase_p=0.0,
-            elastic=elastic,
+            images.clone(), labels, spec, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
         )
         return next(iter(batches))[0]
 
@@ -124,9 +105,9 @@ def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs
 
     seen = []
 
-    def recording(*args, **kwargs):
-        seen.append(kwargs)
-        return train_batches(*args, **kwargs)
+    def recording(images, labels, spec, *generators):
+        seen.append(spec)
+        return train_batches(images, labels, spec, *generators)
 
     monkeypatch.setattr(train, "train_batches", recording)
     config = make_config(
@@ -142,12 +123,12 @@ def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs
         aug_strength=0.5,
     )
     assert fit(config).status == "finished"
-    assert seen and seen[0]["elastic"] == 1.5 and seen[0]["erase_p"] == 0.25 and seen[0]["strength"] == 0.5
+    assert seen and seen[0].elastic == 1.5 and seen[0].erase_p == 0.25 and seen[0].strength == 0.5
 
 
 def test_limit_draws_a_fraction_of_the_epoch():
     images = prepare(torch.zeros(100, 28, 28, dtype=torch.uint8))
-    batches = list(train_batches(images, torch.arange(100), 16, torch.Generator().manual_seed(0), limit=40))
+    batches = list(train_batches(images, torch.arange(100), BatchSpec(16, limit=40), torch.Generator().manual_seed(0)))
     assert sum(len(y) for _, y in batches) == 40
     assert len({int(i) for _, y in batches for i in y}) == 40
 

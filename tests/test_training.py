@@ -190,3 +190,43 @@ def test_onecycle_runs_any_number_of_steps(steps):
 def test_make_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown training setting: epohcs"):
         make_config("1-layer", epohcs=3)
+
+
+def test_fit_leaves_the_callers_threads_and_random_state_as_they_were(tiny_config):
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    result = fit(tiny_config(epochs=1, threads=threads + 1, seed=3))
+    assert torch.get_num_threads() == threads  # the process's entry point sets threads (prepare_process)
+    assert torch.equal(torch.get_rng_state(), rng)  # seeded for the model's weights, in a fork
+    resolved = json.loads((result.run_dir / "config.json").read_text())["resolved"]
+    assert resolved["threads"] == threads  # what it trained with
+
+
+def test_prepare_process_sets_the_configs_thread_count(tiny_config):
+    from mnist_tui.train import prepare_process
+
+    before = torch.get_num_threads()
+    try:
+        assert prepare_process(tiny_config(threads=1)) == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_train_one_epoch_takes_steps_reports_and_stops(tiny_config):
+    from mnist_tui.train import EpochReport, Recorder, TrainStep, make_setup, train_one_epoch
+
+    setup = make_setup(tiny_config())
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    step = TrainStep(torch.optim.SGD(model.parameters(), lr=0.1), setup.device)
+    batches = [(torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))) for _ in range(setup.steps)]
+    events, stop = [], threading.Event()
+    row = train_one_epoch(model, batches, step, EpochReport(setup, 1, Recorder(None, "run", events.append), stop))
+    assert row["epoch"] == 1 and row["lr"] == 0.1 and 0.0 <= row["train_acc"] <= 1.0
+    assert isinstance(events[-1], ev.BatchProgress) and events[-1].batch == setup.steps
+
+    stop.set()
+    weights = model[1].weight.detach().clone()
+    assert (
+        train_one_epoch(model, batches, step, EpochReport(setup, 2, Recorder(None, "run", events.append), stop)) is None
+    )
+    assert not torch.equal(model[1].weight, weights)  # the batch under way was finished first
