@@ -585,9 +585,34 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import cmd_export as run
+    from .console import human_bytes, pct
+    from .export import INSTALL, OPSET, export_run, missing_packages
+    from .runs import resolve_run
 
-    return run(args)
+    missing = missing_packages()
+    if missing:
+        print(f"mnist-tui: error: export needs {', '.join(missing)}; install with: {INSTALL}", file=sys.stderr)
+        return 1
+    run_dir = resolve_run(args.runs_dir, args.run)
+    report = export_run(run_dir, args.out, args.data_dir)
+    print(
+        f"wrote {report.path} ({human_bytes(report.size_bytes)}, opset {OPSET}, one file"
+        + (", test-time augmentation inside" if report.tta else "")
+        + ")"
+    )
+    print(
+        f"onnxruntime (CPU) against PyTorch fp32 on {report.images:,} test images: argmax agrees on "
+        f"{report.agree:,} ({pct(report.agreement)}), largest absolute logit difference {report.max_abs_diff:.2e}"
+    )
+    note = f"; the run was tested in {report.precision}" if report.precision != "fp32" else ""
+    print(f"ONNX test accuracy {pct(report.onnx_acc)} (recorded {pct(report.recorded_acc)}{note})")
+    if report.agree != report.images:
+        print(
+            f"mnist-tui: error: onnxruntime disagrees with PyTorch on {report.images - report.agree} test images",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def cmd_app(args) -> int:
