@@ -35,4 +35,4 @@ async def test_a_percentage_of_one_point_or_a_flat_line_stays_within_0_to_100():
 
 async def test_a_loss_curve_keeps_its_values_in_view():
     labels = await plot_labels({"train": ([0.5, 1.0, 2.0], [2.3, 0.4, 0.1])}, percent=False)
-    assert min(labels) <= 0.1 and max(labels) >= 2.3, labels
+    assert 0 <= min(labels) <= 0.1 and max(labels) >= 2.3, labels

@@ -56,9 +56,9 @@ class CurvesPlot(PlotextPlot):
 
     def y_range(self, low: float, high: float) -> tuple[float, float]:
         """A little room around the values. plotext's own range for one point (or a flat line) is half to
-        one and a half times its value: an accuracy of 98% drew an axis up to 147%. A percentage stays in 0-100."""
+        one and a half times its value: an accuracy of 98% drew an axis up to 147%. A percentage stays in
+        0-100, and values that are never negative (a loss) get no negative axis."""
         pad = max((high - low) * 0.05, 0.5 if self.percent else abs(high) * 0.05 or 0.01)
-        low, high = low - pad, high + pad
-        if self.percent:
-            low, high = max(0.0, low), min(100.0, high)
-        return low, high
+        floor = 0.0 if low >= 0 else low - pad  # a loss or a percentage never goes below 0
+        low, high = max(floor, low - pad), high + pad
+        return low, (min(100.0, high) if self.percent else high)
