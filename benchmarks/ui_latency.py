@@ -37,7 +37,7 @@ async def until(pilot, condition, timeout: float = 30.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition():
         if time.perf_counter() > deadline:
-            raise SystemExit("the app did not answer within 30 s")
+            raise SystemExit(f"the app did not answer within {timeout:.0f} s")
         await pilot.pause(0.005)
 
 
@@ -93,6 +93,9 @@ async def measure(nice: int, samples: int, data_dir: str | None, runs_dir: str, 
             await until(pilot, lambda digit=digit: field.value == digit)
             echo_ms.append((time.perf_counter() - start) * 1000)
         app.stop_runs(ids)
+        # Wait for them to stop: they train on, detached, after the app exits, and the temporary runs dir
+        # would be deleted under them (they trained for an hour like that before runs noticed it).
+        await until(pilot, lambda: not any(app.board.runs[i].active for i in ids), 300)
     return {"nice": nice, "idle_screen_change_ms": idle_ms, "screen_change_ms": screen_ms, "key_echo_ms": echo_ms}
 
 

@@ -32,13 +32,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, parents: bool = True) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file.
 
     The file gets the permissions a plain open() would give (mkstemp makes 0600, which breaks a
-    folder shared between users), and the directory is synced so the rename survives a crash."""
+    folder shared between users), and the directory is synced so the rename survives a crash.
+    With `parents=False` a missing folder is FileNotFoundError: a training run never recreates its
+    run folder after someone deleted it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -89,6 +89,10 @@ def last_events(run_dir: Path, tail_bytes: int = 16 * 1024) -> list:
 # ---------------------------------------------------------------- the writer's side
 
 
+class RunFolderDeleted(RuntimeError):
+    """The run's folder was deleted under it: it has nowhere to record, and nothing can stop it."""
+
+
 class EventLog:
     """Appends events to `events.jsonl`. Batch progress is throttled to about 1 Hz at first, then more
     sparsely as the run gets older (at most one line per elapsed/600 s), so a 10-hour run logs about
@@ -109,8 +113,13 @@ class EventLog:
             if now - self._last_progress < max(self.interval, (now - self.started) / 600):
                 return
             self._last_progress = now
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(event_to_line(event))
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(event_to_line(event))
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise RunFolderDeleted(f"{self.path.parent} was deleted while the run trained") from None
+            raise
 
 
 def live_record(pid: int | None = None, run_id: str = "") -> dict:
@@ -119,7 +128,7 @@ def live_record(pid: int | None = None, run_id: str = "") -> dict:
 
 
 def write_live(run_dir: Path, record: dict) -> None:
-    write_atomic(Path(run_dir) / LIVE, (json.dumps(record) + "\n").encode())
+    write_atomic(Path(run_dir) / LIVE, (json.dumps(record) + "\n").encode(), parents=False)
 
 
 class Heartbeat:
@@ -157,7 +166,7 @@ class Heartbeat:
 
 def request_stop(run_dir: Path) -> None:
     """Ask a live run to stop after its current batch, keeping its checkpoint (works on every OS)."""
-    write_atomic(Path(run_dir) / STOP, b"stop\n")
+    write_atomic(Path(run_dir) / STOP, b"stop\n", parents=False)
 
 
 class FolderStop:

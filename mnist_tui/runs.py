@@ -207,16 +207,16 @@ def find_renamed(runs_dir: Path, run_stem: str) -> Path | None:
     return None
 
 
-def write_json(path: Path, payload) -> None:
-    write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode())
+def write_json(path: Path, payload, *, parents: bool = True) -> None:
+    write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode(), parents=parents)
 
 
-def write_metrics(run_dir: Path, rows: list[dict]) -> None:
+def write_metrics(run_dir: Path, rows: list[dict], *, parents: bool = True) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomic(run_dir / METRICS, buffer.getvalue().encode())
+    write_atomic(run_dir / METRICS, buffer.getvalue().encode(), parents=parents)
 
 
 def read_metrics(run_dir: Path, strict: bool = False) -> list[dict]:
@@ -250,6 +250,8 @@ def save_checkpoint(
     config: dict,
     metrics: dict,
     normalization: tuple[float, float],
+    *,
+    parents: bool = True,
 ) -> None:
     """A self-describing checkpoint, written atomically so a loader never sees half of one."""
     import torch
@@ -264,7 +266,7 @@ def save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    write_atomic(Path(path), buffer.getvalue())
+    write_atomic(Path(path), buffer.getvalue(), parents=parents)
 
 
 def load_checkpoint(path: Path | str, device: str = "cpu"):

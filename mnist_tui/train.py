@@ -368,14 +368,14 @@ class Recorder:
 
     def write_config(self, payload: dict) -> None:
         if self.run_dir:
-            runs.write_json(self.run_dir / runs.CONFIG, payload)
+            runs.write_json(self.run_dir / runs.CONFIG, payload, parents=False)
 
     def epoch_done(self, history: list[dict], checkpoint: tuple | None, resume_state: dict) -> None:
         if not self.run_dir:
             return
         if checkpoint is not None:
-            runs.save_checkpoint(self.run_dir / runs.CHECKPOINT, *checkpoint)
-        runs.write_metrics(self.run_dir, history)
+            runs.save_checkpoint(self.run_dir / runs.CHECKPOINT, *checkpoint, parents=False)
+        runs.write_metrics(self.run_dir, history, parents=False)
         save_resume_state(self.run_dir, resume_state)
 
     def end(self, summary: dict, status: str, test_acc: float | None, event_for) -> Path | None:
@@ -384,7 +384,7 @@ class Recorder:
             self._report(event_for(""))
             return None
         self.heartbeat.stop()
-        runs.write_json(self.run_dir / runs.SUMMARY, summary)
+        runs.write_json(self.run_dir / runs.SUMMARY, summary, parents=False)
         if status == "finished":
             (self.run_dir / runs.RESUME).unlink(missing_ok=True)  # nothing left to resume
         target = (
@@ -407,6 +407,10 @@ class Recorder:
                 return ev.RunFinished(self.run_id, where, status, summary)
             return ev.RunFailed(self.run_id, where, reason)
 
+        if self.run_dir is not None and not self.run_dir.is_dir():  # deleted under the run: nothing to record into
+            self.heartbeat.stop()
+            self._report(ev.RunFailed(self.run_id, str(self.run_dir), reason))
+            return
         try:
             self.end(summary, status, None, end_event)
         except OSError as write_error:  # a full disk: say why the folder could not record the failure
@@ -419,7 +423,7 @@ def save_resume_state(run_dir: Path, state: dict) -> None:
 
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    runs.write_atomic(run_dir / runs.RESUME, buffer.getvalue())
+    runs.write_atomic(run_dir / runs.RESUME, buffer.getvalue(), parents=False)
 
 
 def load_resume_state(run_dir: Path) -> dict:
@@ -653,6 +657,7 @@ def _test(run_dir: Path, setup: RunSetup) -> tuple[torch.nn.Module, float]:
             "test_loss": test.loss,
             "test_acc": test.acc,
         },
+        parents=False,
     )
     return kept_run.model, test.acc
 

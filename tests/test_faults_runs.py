@@ -171,6 +171,24 @@ def _train_until_epoch_1(synthetic_dir, runs_dir, *extra, model="1-layer"):
 
 
 @pytest.mark.slow
+def test_a_run_whose_folder_is_deleted_stops_with_one_line(synthetic_dir, runs_dir):
+    """A training whose folder was deleted under it (a temporary runs dir removed, `rm -r`) has nowhere to
+    record or be stopped from: it trained on for an hour in a benchmark. It stops and says why."""
+    import shutil
+
+    proc = _train_until_epoch_1(synthetic_dir, runs_dir)
+    (folder,) = Path(runs_dir).glob("*_running")
+    shutil.rmtree(folder)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "was deleted while the run trained" in out.strip().splitlines()[-1], out
+    assert not Path(folder).exists() and not list(Path(runs_dir).iterdir())  # nothing recreated
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_checkpoint(synthetic_dir, runs_dir):
     import signal
