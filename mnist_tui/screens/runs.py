@@ -4,6 +4,7 @@ compare the ones you choose."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -51,14 +52,13 @@ class RunsScreen(Screen):
         Binding("l", "inspect", "Model"),
     ]
 
+    @dataclass
     class Listed(Message):
         """The runs folder was read (off the UI thread)."""
 
-        def __init__(self, generation: int, infos: list[runs.RunInfo], default: Path | None) -> None:
-            super().__init__()
-            self.generation = generation
-            self.infos = infos
-            self.default = default
+        generation: int  # which visit asked: a listing for an older one is dropped
+        infos: list[runs.RunInfo]
+        default: Path | None
 
     def __init__(self) -> None:
         super().__init__()
