@@ -190,8 +190,10 @@ async def test_curves_draw_from_the_first_batch_and_runs_show_the_image_count(sy
         await fill_train_form(pilot, "1-layer", "5000")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
         plot = app.screen.query_one("#loss-plot")
-        # The training curve has points inside epoch 1 (x < 1), not only at epoch ends.
-        await wait_for(pilot, lambda: any(x < 1 for x in plot.series.get("train", ([], []))[0]))
+        # The training curve has points inside epochs (fractional x), not only at epoch ends. Not "inside
+        # epoch 1": on synthetic data an epoch takes 0.2 s, so its one or two progress points can be gone
+        # (downsampled) by the time the screen is looked at.
+        await wait_for(pilot, lambda: any(x != int(x) for x in plot.series.get("train", ([], []))[0]))
         assert "(from the first batch)" not in screen_text(app)
         await pilot.press("s")
         await wait_for(pilot, lambda: not app.board.active(), 60)
