@@ -591,8 +591,7 @@ def cmd_export(args) -> int:
 
     missing = missing_packages()
     if missing:
-        print(f"mnist-tui: error: export needs {', '.join(missing)}; install with: {INSTALL}", file=sys.stderr)
-        return 1
+        raise CliError(f"export needs {', '.join(missing)}; install with: {INSTALL}")
     run_dir = resolve_run(args.runs_dir, args.run)
     report = export_run(run_dir, args.out, args.data_dir)
     print(
@@ -607,11 +606,7 @@ def cmd_export(args) -> int:
     note = f"; the run was tested in {report.precision}" if report.precision != "fp32" else ""
     print(f"ONNX test accuracy {pct(report.onnx_acc)} (recorded {pct(report.recorded_acc)}{note})")
     if report.agree != report.images:
-        print(
-            f"mnist-tui: error: onnxruntime disagrees with PyTorch on {report.images - report.agree} test images",
-            file=sys.stderr,
-        )
-        return 1
+        raise CliError(f"onnxruntime disagrees with PyTorch on {report.images - report.agree} test images")
     return 0
 
 
