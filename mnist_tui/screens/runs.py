@@ -3,6 +3,7 @@ compare the ones you choose."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,20 @@ STATUS_COLOURS = {
 }  # theme variables
 STAR = "★"
 CHECK = "✓"  # marked for comparison
+
+
+def after_listing(action: Callable[[RunsScreen], None]) -> Callable[[RunsScreen], None]:
+    """A key pressed before this visit's listing arrived acts once it has, as it did when the screen read
+    the folder before it appeared."""
+
+    @functools.wraps(action)
+    def act(screen: RunsScreen) -> None:
+        if screen.loaded:
+            action(screen)
+        else:
+            screen._pending.append(lambda: action(screen))
+
+    return act
 
 
 class RunsScreen(Screen):
@@ -166,15 +181,7 @@ class RunsScreen(Screen):
         return not self.loaded if action == "open_when_listed" else True
 
     def action_open_when_listed(self) -> None:
-        self._not_yet(self.action_open)
-
-    def _not_yet(self, action: Callable[[], None]) -> bool:
-        """A key pressed before this visit's listing arrived acts once it has, as it did when the screen read
-        the folder before it appeared."""
-        if self.loaded:
-            return False
-        self._pending.append(action)
-        return True
+        self.action_open()
 
     def selected(self) -> runs.RunInfo | None:
         table = self.query_one("#runs-table", DataTable)
@@ -214,9 +221,8 @@ class RunsScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
+    @after_listing
     def action_open(self) -> None:
-        if self._not_yet(self.action_open):
-            return
         info = self.selected()
         if info is None:
             return
@@ -236,9 +242,8 @@ class RunsScreen(Screen):
         else:
             self.app.open_screen("results", str(info.path))
 
+    @after_listing
     def action_delete(self) -> None:
-        if self._not_yet(self.action_delete):
-            return
         info = self.selected()
         if info is None:
             return
@@ -261,9 +266,8 @@ class RunsScreen(Screen):
             ConfirmScreen(f"Delete [b]{escape(info.name)}[/b] and everything in it?", yes="Delete"), answered
         )
 
+    @after_listing
     def action_mark_default(self) -> None:
-        if self._not_yet(self.action_mark_default):
-            return
         info = self.selected()
         if info is None:
             return
@@ -283,10 +287,9 @@ class RunsScreen(Screen):
         self.notify(f"{STAR} {info.name} is now the default for Test predictions", markup=False)
         self.refresh_runs()
 
+    @after_listing
     def action_resume(self) -> None:
         """Continue a cancelled or interrupted run in its own folder, from its last completed epoch."""
-        if self._not_yet(self.action_resume):
-            return
         info = self.selected()
         if info is None:
             return
@@ -308,9 +311,8 @@ class RunsScreen(Screen):
     def _mark_label(self, path: str) -> str:
         return f"{CHECK}{self.marked.index(path) + 1}" if path in self.marked else ""
 
+    @after_listing
     def action_toggle_mark(self) -> None:
-        if self._not_yet(self.action_toggle_mark):
-            return
         info = self.selected()
         if info is None:
             return
@@ -325,9 +327,8 @@ class RunsScreen(Screen):
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)  # on to the next run, as file managers do
 
+    @after_listing
     def action_compare(self) -> None:
-        if self._not_yet(self.action_compare):
-            return
         if len(self.marked) < 2:
             self.notify(f"Mark two or more runs with space first ({len(self.marked)} marked).", severity="warning")
             return
@@ -335,9 +336,8 @@ class RunsScreen(Screen):
 
         self.app.push_screen(RunComparisonScreen([self.infos[path].path for path in self.marked]))
 
+    @after_listing
     def action_inspect(self) -> None:
-        if self._not_yet(self.action_inspect):
-            return
         info = self.selected()
         if info is None:
             return
