@@ -11,6 +11,7 @@ CORE = [
     "models",
     "train",
     "runs",
+    "recorder",
     "evaluate",
     "augment",
     "batches",

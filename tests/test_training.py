@@ -212,7 +212,8 @@ def test_prepare_process_sets_the_configs_thread_count(tiny_config):
 
 
 def test_train_one_epoch_takes_steps_reports_and_stops(tiny_config):
-    from mnist_tui.train import EpochReport, Recorder, TrainStep, make_setup, train_one_epoch
+    from mnist_tui.recorder import Recorder
+    from mnist_tui.train import EpochReport, TrainStep, make_setup, train_one_epoch
 
     setup = make_setup(tiny_config())
     torch.manual_seed(0)
