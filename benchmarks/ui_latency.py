@@ -7,7 +7,11 @@ same process and run, so the two rows are comparable. For each, it times:
   the runs folder in a thread, so being on top is not enough), and escape back;
 - a key echo: a digit typed into the Train form's Epochs field until the field shows it.
 Each app first times the screen change with nothing training, the baseline for the machine's own load.
-Reports the median and the 90th percentile in milliseconds. Target: medians within 100 ms at nice 10.
+A bare Textual app is timed first in the same harness: a header, a five-item list and a footer, whose `r`
+pushes a kept screen with a header, a 20-row table and a footer. Its screen change is what any Textual
+screen change costs here, and a key that nothing is bound to is what Pilot itself costs (it waits for the
+app to go idle). Reports the median and the 90th percentile in milliseconds, and each median as a ratio of
+the bare app's screen change. Target: medians within 100 ms at nice 10.
 
     python benchmarks/ui_latency.py            # 20 samples of each
     python benchmarks/ui_latency.py --quick    # a smoke run on synthetic data
@@ -39,6 +43,55 @@ async def until(pilot, condition, timeout: float = 30.0) -> None:
         if time.perf_counter() > deadline:
             raise SystemExit(f"the app did not answer within {timeout:.0f} s")
         await pilot.pause(0.005)
+
+
+def bare_app():
+    """What any Textual program costs: the menu of `benchmarks/startup.py`, and a screen with a table."""
+    from textual.app import App
+    from textual.screen import Screen
+    from textual.widgets import DataTable, Footer, Header, OptionList
+
+    class Table(Screen):
+        BINDINGS = [("escape", "app.pop_screen", "Back")]
+
+        def compose(self):
+            yield Header()
+            yield DataTable()
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("run", "status", "test")
+            table.add_rows([(f"run {n}", "finished", f"{99 - n / 10:.2f}%") for n in range(20)])
+
+    class Bare(App):
+        BINDINGS = [("r", "push_screen('table')", "Runs"), ("q", "quit", "Quit")]
+        SCREENS = {"table": Table}  # installed once and kept between visits, as the Runs screen is
+
+        def compose(self):
+            yield Header()
+            yield OptionList("Train", "Compare", "Data", "Predict", "Runs")
+            yield Footer()
+
+    return Bare()
+
+
+async def bare_latency(samples: int) -> dict[str, list[float]]:
+    """In the bare app: a key that nothing is bound to (what a key costs in this harness: Pilot waits for the
+    app to go idle), and the screen change, `r` until its table screen is on top, then escape back."""
+    app, unbound, changes = bare_app(), [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(samples):
+            start = time.perf_counter()
+            await pilot.press("x")
+            unbound.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            await pilot.press("r")
+            await until(pilot, lambda: type(app.screen).__name__ == "Table")
+            changes.append((time.perf_counter() - start) * 1000)
+            await pilot.press("escape")
+            await until(pilot, lambda: type(app.screen).__name__ != "Table")
+    return {"unbound_key_ms": unbound, "screen_change_ms": changes}
 
 
 def runs_shown(app) -> bool:
@@ -113,6 +166,20 @@ def main() -> None:
 
             data_dir = str(Path(tmp) / "data")
             data.write_synthetic(data_dir, n_train=1000, n_test=200)
+        bare = asyncio.run(bare_latency(samples))
+        baseline = statistics.median(bare["screen_change_ms"])
+        for what, values in bare.items():
+            median = statistics.median(values)
+            rows.append(
+                [
+                    "nothing (bare Textual)",
+                    what.removesuffix("_ms").replace("_", " "),
+                    f"{median:.0f}",
+                    f"{percentile(values, 0.9):.0f}",
+                    f"{median / baseline:.2f}x",
+                    len(values),
+                ]
+            )
         for nice in (0, 10):
             runs_dir = str(Path(tmp) / f"runs-nice{nice}")
             result = asyncio.run(measure(nice, samples, data_dir, runs_dir, epochs=50, subset=0))
@@ -125,13 +192,14 @@ def main() -> None:
                         what.removesuffix("_ms").removeprefix("idle_").replace("_", " "),
                         f"{statistics.median(values):.0f}",
                         f"{percentile(values, 0.9):.0f}",
+                        f"{statistics.median(values) / baseline:.2f}x",
                         len(values),
                     ]
                 )
     print(f"two 3-layer runs training, except in the 'nothing' rows; {os.cpu_count()} cores")
-    print(table(["training at", "action", "median ms", "p90 ms", "samples"], rows, "llrrr"))
+    print(table(["training at", "action", "median ms", "p90 ms", "/ bare", "samples"], rows, "llrrrr"))
     if not args.quick:
-        print(f"wrote {write('ui_latency', {'results': results})}")
+        print(f"wrote {write('ui_latency', {'bare': bare, 'results': results})}")
 
 
 if __name__ == "__main__":
