@@ -93,6 +93,25 @@ def trained_run(synthetic_dir, tmp_path_factory):
     return result
 
 
+@pytest.fixture(scope="session")
+def poor_run(synthetic_dir, tmp_path_factory):
+    """A barely trained 1-layer run (learning rate 1e-6): most of the 200 synthetic test images are wrong."""
+    from mnist_tui.config import make_config
+    from mnist_tui.train import fit
+
+    config = make_config(
+        "1-layer",
+        epochs=1,
+        batch_size=64,
+        lr=1e-6,
+        data_dir=str(synthetic_dir),
+        runs_dir=str(tmp_path_factory.mktemp("poor-runs")),
+        threads=1,
+        precision="fp32",
+    )
+    return fit(config)
+
+
 @pytest.fixture
 def trained_runs_dir(trained_run, tmp_path) -> Path:
     """A runs folder holding a copy of the session's trained run."""
@@ -110,6 +129,7 @@ SLOW_FIXTURES = {
     "tiny_config",
     "trained_run",
     "trained_runs_dir",
+    "poor_run",
     "mnist_dir",
     "trained",
     "good_run",

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
-from mnist_tui.config import make_config
-from mnist_tui.train import fit
 
 
 def notices(app) -> str:
@@ -40,30 +37,6 @@ async def wait_text(pilot, text: str | re.Pattern, timeout: float = 30) -> str:
         pilot, lambda: re.search(text, screen_text(pilot.app)) is not None, timeout, context=lambda: f" for {text!r}"
     )
     return screen_text(pilot.app)
-
-
-@pytest.fixture(scope="module")
-def trained(synthetic_dir, tmp_path_factory):
-    """One real 1-layer run on the synthetic data, trained once for the module."""
-    root = tmp_path_factory.mktemp("newuser-runs")
-    return fit(
-        make_config(
-            "1-layer",
-            epochs=1,
-            batch_size=64,
-            data_dir=str(synthetic_dir),
-            runs_dir=str(root),
-            threads=1,
-            precision="fp32",
-        )
-    )
-
-
-@pytest.fixture
-def with_model(trained, runs_dir):
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(trained.run_dir, runs_dir / trained.run_dir.name)
-    return runs_dir
 
 
 # -------------------------------------------------- keys: ? toggles help, escape closes it, q goes back
@@ -101,8 +74,8 @@ async def test_q_goes_back_one_screen_and_quits_from_the_menu(synthetic_dir, run
         )
 
 
-async def test_q_types_into_an_input_instead_of_leaving(with_model, synthetic_dir):
-    app = make_app(with_model, synthetic_dir)
+async def test_q_types_into_an_input_instead_of_leaving(trained_runs_dir, synthetic_dir):
+    app = make_app(trained_runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("p")
         await wait_screen(pilot, "PredictScreen")
@@ -229,10 +202,10 @@ async def test_a_bad_settings_file_is_ignored_with_a_notice(synthetic_dir, runs_
 # -------------------------------------------------- Test predictions and the runs folder
 
 
-async def test_model_picker_lists_only_real_runs_and_names_the_saliency_method(with_model, synthetic_dir, trained):
+async def test_model_picker_lists_only_real_runs_and_names_the_saliency_method(trained_runs_dir, synthetic_dir):
     from textual.widgets import Select
 
-    app = make_app(with_model, synthetic_dir)
+    app = make_app(trained_runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("p")
         await wait_screen(pilot, "PredictScreen")
@@ -257,14 +230,14 @@ async def test_no_runs_names_the_absolute_folder_and_how_to_change_it(synthetic_
         assert str(tmp_path / "runs") in text and "--runs-dir" in text
 
 
-async def test_a_default_naming_a_deleted_run_is_reported_and_cleared(with_model, synthetic_dir):
-    (with_model / "DEFAULT").write_text("20991231-000000_3-layer_gone\n")
-    app = make_app(with_model, synthetic_dir)
+async def test_a_default_naming_a_deleted_run_is_reported_and_cleared(trained_runs_dir, synthetic_dir):
+    (trained_runs_dir / "DEFAULT").write_text("20991231-000000_3-layer_gone\n")
+    app = make_app(trained_runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("p")
         await wait_screen(pilot, "PredictScreen")
         await wait_notice(pilot, "no longer exists")
-    assert not (with_model / "DEFAULT").exists()
+    assert not (trained_runs_dir / "DEFAULT").exists()
 
 
 async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_dir, tmp_path, monkeypatch):
@@ -285,30 +258,12 @@ async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_di
 # -------------------------------------------------- the Results gallery
 
 
-@pytest.fixture(scope="module")
-def poor_run(synthetic_dir, tmp_path_factory):
-    """A barely trained 1-layer run: most of the 200 synthetic test images are wrong."""
-    root = tmp_path_factory.mktemp("poor-runs")
-    return fit(
-        make_config(
-            "1-layer",
-            epochs=1,
-            batch_size=64,
-            lr=1e-5,
-            data_dir=str(synthetic_dir),
-            runs_dir=str(root),
-            threads=1,
-            precision="fp32",
-        )
-    ).run_dir
-
-
 async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run, synthetic_dir, runs_dir):
     from textual.widgets import Select
 
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_screen("results", str(poor_run))
+        app.open_screen("results", str(poor_run.run_dir))
         await wait_screen(pilot, "ResultsScreen")
         from textual.widgets import TabbedContent
 

@@ -11,38 +11,18 @@ from PIL import Image
 from screen import screen_text, wait_until
 
 from mnist_tui.app import make_app
-from mnist_tui.config import make_config
 from mnist_tui.data import load_arrays
-from mnist_tui.train import fit
 from mnist_tui.widgets.canvas import DigitCanvas
 
 PERCENT = re.compile(r"predicted \d \(\d+\.\d%\)")
 
 
-@pytest.fixture(scope="module")
-def trained(synthetic_dir, tmp_path_factory):
-    """Real 1-layer runs on the synthetic data, trained once for the module (a few seconds each):
-    a good one, the default by test accuracy, and a poor one to switch to."""
-    root = tmp_path_factory.mktemp("predict-runs")
-
-    def train(**overrides):
-        return fit(
-            make_config(
-                "1-layer",
-                epochs=1,
-                batch_size=64,
-                data_dir=str(synthetic_dir),
-                runs_dir=str(root),
-                threads=1,
-                precision="fp32",
-                **overrides,
-            )
-        )
-
-    good = train()
-    poor = train(lr=1e-6)
-    assert good.summary["test_acc"] > poor.summary["test_acc"]
-    return {"root": root, "good": good, "poor": poor}
+@pytest.fixture
+def trained(trained_run, poor_run):
+    """The session's real 1-layer runs on the synthetic data: a good one, the default by test accuracy, and a
+    poor one to switch to."""
+    assert trained_run.summary["test_acc"] > poor_run.summary["test_acc"]
+    return {"good": trained_run, "poor": poor_run}
 
 
 @pytest.fixture
