@@ -112,6 +112,7 @@ def table_rows(comparison: Comparison) -> list[list[str]]:
 
 
 TABLE_HEADERS = ["#", "model", "test acc", "best val", "params", "train s", "img/s", "run"]
+IMG_S = "img/s: training images per second of epoch time, validation passes included"  # what the column means
 
 
 def value_text(value) -> str:
@@ -133,5 +134,5 @@ def format_comparison(comparison: Comparison) -> str:
         )
     else:
         lines.append("every config field is the same (only the run folders differ)")
-    lines.append("\nimg/s: training images per second of epoch time, validation passes included")
+    lines.append(f"\n{IMG_S}")
     return "\n".join(lines)

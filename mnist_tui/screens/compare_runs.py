@@ -54,7 +54,7 @@ class RunComparisonScreen(Screen):
             else "every config field is the same: only the run folders differ"
         )
         self.query_one("#compare-runs-caption", Static).update(
-            Text(f"{caption}   (img/s: training images per second of epoch time, validation included)")
+            Text(f"{caption}   ({cmp.IMG_S})")
         )
         config = self.query_one("#compare-runs-config", DataTable)
         config.add_column("field")
