@@ -53,9 +53,7 @@ class RunComparisonScreen(Screen):
             if result.differing
             else "every config field is the same: only the run folders differ"
         )
-        self.query_one("#compare-runs-caption", Static).update(
-            Text(f"{caption}   ({cmp.IMG_S})")
-        )
+        self.query_one("#compare-runs-caption", Static).update(Text(f"{caption}   ({cmp.IMG_S})"))
         config = self.query_one("#compare-runs-config", DataTable)
         config.add_column("field")
         for i in range(1, len(result.runs) + 1):
