@@ -18,6 +18,7 @@ from .board import Board
 from .messages import RunsChanged, TrainingEvent
 
 TRAINING_NICE = 10  # runs started from the app yield the CPU to the UI and to the user's other work
+SCAN_SECONDS = 2.0  # how often the app looks at the runs folder for runs started elsewhere
 
 
 @dataclass
@@ -62,23 +63,42 @@ class MnistApp(App):
         from .screens.menu import MenuScreen
 
         self.push_screen(MenuScreen())
-        self._attach_live_runs()
+        self._scan_runs()
+        self.set_interval(SCAN_SECONDS, self._scan_runs)
 
-    @work(thread=True, exclusive=True, group="attach")
-    def _attach_live_runs(self) -> None:
-        """Runs that are training (started by an earlier session, another terminal or the CLI) join the board."""
-        from .runs import Status, list_runs
+    @work(thread=True, exclusive=True, group="scan")
+    def _scan_runs(self) -> None:
+        """Keep the board true to the runs folder, whenever it changes: runs that are training (started by
+        an earlier session, another terminal or the CLI) join it, and ended runs whose folder is gone leave."""
+        from .runs import RUNNING_SUFFIX, Status, read_run, stem
 
-        live = [r for r in list_runs(self.runs_dir) if r.status == Status.RUNNING]
-        if live:
-            self.call_from_thread(self._attach, live)
+        views = list(self.board)
+        followed = {stem(v.run_dir) for v in views if v.run_dir}
+        live = []
+        try:
+            for path in sorted(self.runs_dir.glob("*" + RUNNING_SUFFIX)):
+                if stem(path) not in followed and (info := read_run(path)) and info.status == Status.RUNNING:
+                    live.append(info)
+        except OSError:
+            pass  # an unreadable runs folder: the menu and Runs say so; nothing to follow
+        gone = [v.run_id for v in views if not v.active and v.run_dir and not Path(v.run_dir).exists()]
+        if live or gone:
+            self.call_from_thread(self._update_board, live, gone)
 
-    def _attach(self, infos) -> None:
-        service = self._ensure_service()
-        for info in reversed(infos):  # oldest first, like runs started here
-            run_id = service.attach(info.path)
-            self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
-        self.notify(f"Following {len(infos)} run(s) that are training: press d for the dashboard.", timeout=6)
+    def _update_board(self, infos, gone: list[str]) -> None:
+        self.board.forget(gone)
+        service = self._ensure_service() if infos else self.service
+        attached = 0
+        for info in infos:  # oldest first, like runs started here
+            run_id = service.attach(info.path)  # the id it already has, for a run this app started
+            if run_id not in self.board.runs:
+                self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
+                attached += 1
+        if attached:
+            self.notify(f"Following {attached} run(s) that are training: press d for the dashboard.", timeout=6)
+        if gone:
+            for screen in self.screen_stack:
+                screen.post_message(RunsChanged())
 
     def open_screen(self, name: str, *args, **kwargs) -> None:
         """Screens are imported when opened, so torch stays out of the menu's start-up."""
@@ -140,9 +160,12 @@ class MnistApp(App):
             ("View data", "Browse MNIST, class counts and augmentation", "data"),
             ("Test predictions", "Draw a digit and see what the network does", "predict"),
             ("Runs", "Every recorded run; open its results", "runs"),
-            ("Dashboard", "Live view of the runs started in this session", "dashboard"),
+            ("Model", "Layers, filters and feature maps of a run", "model"),
+            ("Dashboard", "Every live run, wherever it was started", "dashboard"),
         ]:
             yield SystemCommand(title, help_text, lambda name=name: self.open_screen(name))
+        if hasattr(screen, "action_fetch"):  # the menu
+            yield SystemCommand("Fetch MNIST", "Download and verify the MNIST files", screen.action_fetch)
 
     # -------------------------------------------------- training
 
@@ -174,8 +197,11 @@ class MnistApp(App):
         return job
 
     def resume_run(self, run_dir: Path) -> str:
+        from .runs import stem
+
         service = self._ensure_service()
         run_id = service.resume(run_dir)
+        self.board.forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(run_dir)])
         view = self.board.add(run_id, Path(run_dir).name.split("_")[1], 0)
         view.run_dir = str(run_dir)
         return run_id

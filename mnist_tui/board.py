@@ -120,6 +120,13 @@ class Board:
     def active(self) -> list[RunView]:
         return [v for v in self.runs.values() if v.active]
 
+    def forget(self, run_ids) -> None:
+        """Drop ended runs' views: their folder was deleted, or a resumed run took their place."""
+        for run_id in run_ids:
+            view = self.runs.get(run_id)
+            if view is not None and not view.active:
+                del self.runs[run_id]
+
     def __iter__(self):
         return iter(self.runs.values())
 

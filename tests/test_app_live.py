@@ -226,3 +226,83 @@ async def test_r_resumes_a_cancelled_run_from_the_runs_screen(tiny_config, runs_
         assert view.status == "finished" and [p["epoch"] for p in view.history] == [1, 2, 3]
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "finished" and info.epochs_run == 3 and runs.stem(info.path) == runs.stem(cancelled.run_dir)
+
+
+async def test_a_run_started_elsewhere_while_the_app_is_open_joins_the_dashboard(synthetic_dir, runs_dir):
+    """The app looks for new live runs all the time, not only when it starts."""
+    from background import train_in_background
+
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: "No runs yet" in screen_text(app), 30)
+        trainer = train_in_background(synthetic_dir, runs_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await wait_for(pilot, lambda: len(app.board) == 1 and "img/s" in screen_text(app), 30)
+            assert "No runs yet" not in screen_text(app)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "cancelled" in screen_text(app), 60)
+            assert trainer.wait(timeout=60) == 0
+            await pilot.pause(3)  # a few more looks at the folder attach nothing twice
+            assert len(app.board) == 1
+        finally:
+            trainer.kill()
+
+
+async def test_resumed_and_deleted_runs_leave_no_stale_entry_on_the_dashboard(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await fill_train_form(pilot, "1-layer", "5000")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        await wait_for(pilot, lambda: any(v.history for v in app.board))  # an epoch is saved: resumable
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.board.active(), 60)
+        await pilot.press("escape", "r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and "cancelled" in screen_text(app), 30)
+        await pilot.press("R")  # resume: the same folder trains on
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
+        await wait_for(pilot, lambda: "img/s" in screen_text(app))
+        assert len(app.board) == 1 and len(app.screen.query("RunRow")) == 1
+        assert "cancelled" not in screen_text(app)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.board.active(), 60)
+        await pilot.press("escape", "r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and "cancelled" in screen_text(app), 30)
+        await pilot.press("d")  # delete it
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not list(Path(runs_dir).glob("*_cancelled")), 30)
+        await pilot.press("escape", "d")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
+        await wait_for(pilot, lambda: "No runs yet" in screen_text(app), 10)
+        assert len(app.board) == 0 and not app.screen.query("RunRow")
+
+
+async def test_the_quit_question_is_centred_and_whole_at_80x24(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
+        app.board.add("run1-1-layer", "1-layer", 3).status = "running"  # as if a run were training
+        await pilot.press("q")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QuitScreen", 30)
+        await pilot.pause()
+        dialog = app.screen.query_one("#confirm-dialog").region
+        assert abs(dialog.x - (80 - dialog.right)) <= 1 and dialog.y > 0  # centred, not in the top-left corner
+        for button in app.screen.query("Button"):
+            assert button.region.right <= dialog.right and button.region.width >= len(str(button.label))
+        text = screen_text(app)
+        assert "Keep training (k)" in text and "Stop them (s)" in text and "Stay (esc)" in text
+        await pilot.press("escape")
+        app.board.runs["run1-1-layer"].status = "cancelled"
+
+
+async def test_the_palette_offers_every_screen_and_the_fetch(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
+        titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert "Model" in titles and "Fetch MNIST" in titles
+        assert titles["Dashboard"] == "Every live run, wherever it was started"
+        await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen", 30)
+        assert "Fetch MNIST" not in {c.title for c in app.get_system_commands(app.screen)}  # the menu's own

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from .. import events as ev
 from ..board import RunView
 from ..console import pct
+from ..messages import RunsChanged
 from ..runs import SUCCESS, WITH_WEIGHTS
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
@@ -42,6 +43,7 @@ class DashboardScreen(Screen):
     """Shows every run on the app's board; only the runs in `run_ids` when given."""
 
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # app.tcss shrinks the log and charts on -short
+    EMPTY = "No runs yet: press escape and start one from Train or Compare."
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -58,7 +60,7 @@ class DashboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("No runs yet: press escape and start one from Train or Compare.", id="dashboard-empty")
+        yield Static(self.EMPTY, id="dashboard-empty")
         yield VerticalScroll(id="runs-list")
         with Horizontal(id="charts"):
             yield CurvesPlot("accuracy (%)", "accuracy", percent=True, id="acc-plot")
@@ -82,12 +84,23 @@ class DashboardScreen(Screen):
         self._refresh_all()
 
     def on_screen_resume(self) -> None:
+        self._drop_forgotten_rows()
         for view in self.views():  # runs started while another screen was on top
             row = self._ensure_row(view)
             if row.is_mounted:
                 row.show(view)
             self._log_new_lines(view)
         self._refresh_all()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self._drop_forgotten_rows()
+        self._refresh_all()
+
+    def _drop_forgotten_rows(self) -> None:
+        """Rows of runs the board let go (deleted, or replaced by their resumed run)."""
+        for run_id in [r for r in self._rows if r not in self.app.board.runs]:
+            self._rows.pop(run_id).remove()
+            self._logged.pop(run_id, None)
 
     def _ensure_row(self, view: RunView) -> RunRow:
         """The run's row, created on first sight (registered before it mounts, so never twice). A new
@@ -179,8 +192,13 @@ class DashboardScreen(Screen):
         else:
             self.app.stop_runs([view.run_id])
             self.selected_row_refresh()
-            where = f": {view.run_dir.rsplit('/', 1)[-1]}" if view.run_dir else ""
-            self.notify(f"Stopping {view.label} after this batch; its checkpoint is kept{where}", markup=False)
+            where = f" ({view.run_dir.rsplit('/', 1)[-1]})" if view.run_dir else ""
+            kept = (
+                f"its checkpoint is kept ({len(view.history)} epoch(s) done)"
+                if view.history
+                else "no epoch has ended yet, so it saves no checkpoint"
+            )
+            self.notify(f"Stopping {view.label} after this batch{where}; {kept}.", markup=False)
 
     def selected_row_refresh(self) -> None:
         if isinstance(self.focused, RunRow):
@@ -232,6 +250,7 @@ class CompareScreen(DashboardScreen):
     """Starts the reference comparison in parallel, shows it live, then a comparison table."""
 
     TITLE = "Compare models"
+    EMPTY = "Set the epochs and train images above, then press enter: the four models train side by side here."
 
     def __init__(self) -> None:
         super().__init__(run_ids=[])
