@@ -402,6 +402,7 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
     summary = summary or Summary(
         status=Status.RUNNING.value if running else Status.INTERRUPTED.value,
         epochs_run=len(metrics),
+        val_acc=_kept_val_acc(metrics, config.get("keep")),
         reason=None if running else "the run ended without a summary",
     )
     status = summary.status
@@ -436,6 +437,15 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
         train_images=images,
         progress=progress,
     )
+
+
+def _kept_val_acc(metrics: list[dict], keep) -> float | None:
+    """The validation accuracy of the epoch whose weights a run without a summary keeps so far: the lowest
+    validation loss, or the last epoch under keep=last (as the trainer chooses)."""
+    rows = [row for row in metrics if "val_acc" in row and "val_loss" in row]
+    if not rows:
+        return None
+    return (rows[-1] if keep == "last" else min(rows, key=lambda row: row["val_loss"]))["val_acc"]
 
 
 def _progress(path: Path) -> tuple[int, int, int, int] | None:

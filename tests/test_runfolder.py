@@ -350,3 +350,19 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
         ended = wait_for_ends(service, 2)
     assert isinstance(ended[first], ev.RunFailed) and "No space left on device" in ended[first].reason
     assert isinstance(ended[second], ev.RunFinished) and ended[second].status == "finished"
+
+
+@pytest.mark.parametrize("keep, expected", [("best", 0.97), ("last", 0.96)])
+def test_a_live_run_lists_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path, keep, expected):
+    folder = tmp_path / "20260101-120000_3-layer_running"
+    folder.mkdir()
+    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 5, "keep": keep})
+    rows = [
+        {"epoch": 1, "train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.10, "val_acc": 0.95, "lr": 1e-3, "seconds": 1},
+        {"epoch": 2, "train_loss": 0.3, "train_acc": 0.95, "val_loss": 0.08, "val_acc": 0.97, "lr": 1e-3, "seconds": 1},
+        {"epoch": 3, "train_loss": 0.2, "train_acc": 0.97, "val_loss": 0.09, "val_acc": 0.96, "lr": 1e-3, "seconds": 1},
+    ]
+    runs.write_metrics(folder, rows)
+    live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
+    info = runs.read_run(folder)
+    assert info.status == "running" and info.val_acc == pytest.approx(expected)
