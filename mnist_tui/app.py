@@ -69,36 +69,42 @@ class MnistApp(App):
     @work(thread=True, exclusive=True, group="scan")
     def _scan_runs(self) -> None:
         """Keep the board true to the runs folder, whenever it changes: runs that are training (started by
-        an earlier session, another terminal or the CLI) join it, and ended runs whose folder is gone leave."""
-        from .runs import RUNNING_SUFFIX, Status, read_run, stem
+        an earlier session, another terminal or the CLI) join it, ended runs whose folder was deleted leave
+        it, and an ended run whose folder was renamed (resumed elsewhere) is followed afresh from it."""
+        from .runs import RUNNING_SUFFIX, Status, find_renamed, read_run, stem
 
         views = list(self.board)
-        followed = {stem(v.run_dir) for v in views if v.run_dir}
-        live = []
+        here = {stem(v.run_dir) for v in views if v.run_dir and (v.active or Path(v.run_dir).exists())}
+        found = []
         try:
             for path in sorted(self.runs_dir.glob("*" + RUNNING_SUFFIX)):
-                if stem(path) not in followed and (info := read_run(path)) and info.status == Status.RUNNING:
-                    live.append(info)
+                if stem(path) not in here and (info := read_run(path)) and info.status == Status.RUNNING:
+                    found.append(info)
         except OSError:
             pass  # an unreadable runs folder: the menu and Runs say so; nothing to follow
-        gone = [v.run_id for v in views if not v.active and v.run_dir and not Path(v.run_dir).exists()]
-        if live or gone:
-            self.call_from_thread(self._update_board, live, gone)
+        gone = [v for v in views if not v.active and v.run_dir and not Path(v.run_dir).exists()]
+        for view in gone:
+            folder = find_renamed(Path(view.run_dir).parent, stem(view.run_dir))
+            if folder and all(stem(i.path) != stem(folder) for i in found) and (info := read_run(folder)):
+                found.append(info)
+        if found or gone:
+            self.call_from_thread(self._update_board, found, [v.run_id for v in gone])
 
     def _update_board(self, infos, gone: list[str]) -> None:
+        from .runs import Status, stem
+
         self.board.forget(gone)
-        service = self._ensure_service() if infos else self.service
-        attached = 0
-        for info in infos:  # oldest first, like runs started here
-            run_id = service.attach(info.path)  # the id it already has, for a run this app started
+        live = 0
+        for info in infos:
+            run_id = self._ensure_service().attach(info.path)  # the id it already has, for a run this app started
             if run_id not in self.board.runs:
+                self.board.forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(info.path)])
                 self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
-                attached += 1
-        if attached:
-            self.notify(f"Following {attached} run(s) that are training: press d for the dashboard.", timeout=6)
-        if gone:
-            for screen in self.screen_stack:
-                screen.post_message(RunsChanged())
+                live += info.status == Status.RUNNING
+        if live:
+            self.notify(f"Following {live} run(s) that are training: press d for the dashboard.", timeout=6)
+        for screen in self.screen_stack:  # rows to add or drop, wherever a screen lists runs
+            screen.post_message(RunsChanged())
 
     def open_screen(self, name: str, *args, **kwargs) -> None:
         """Screens are imported when opened, so torch stays out of the menu's start-up."""

@@ -176,8 +176,8 @@ class TrainingService:
         """Follow a live run that another process started (its history so far arrives as events first)."""
         run_dir = Path(run_dir)
         with self._lock:
-            for handle in self._runs.values():
-                if handle.run_dir and runs.stem(handle.run_dir) == runs.stem(run_dir):
+            for handle in self._runs.values():  # a live run it follows already (an ended one may be resumed)
+                if handle.active and handle.run_dir and runs.stem(handle.run_dir) == runs.stem(run_dir):
                     return handle.run_id
         handle = RunHandle(
             runs.stem(run_dir), None, status="running", run_dir=str(run_dir), started_at=time.monotonic()
@@ -341,12 +341,28 @@ class TrainingService:
             self._read(handle)  # the last lines it wrote before exiting
             if not handle.ended:
                 self._died(handle, code)
+        elif not handle.run_dir.endswith(runs.RUNNING_SUFFIX):  # it ended, and its log has no end: a reader
+            self._ended_without_event(handle)  # marked it (or it was attached after it ended): read, never write
         else:
             gone = live.writer_gone(Path(handle.run_dir))
             if gone:
                 self._read(handle)
                 if not handle.ended:
                     self._end(handle, runs.Status.INTERRUPTED, gone)
+
+    def _ended_without_event(self, handle: RunHandle) -> None:
+        """Deliver the end that the folder's summary records, leaving the folder as it is."""
+        try:
+            summary = runs.read_summary(Path(handle.run_dir))
+        except (OSError, ValueError):
+            summary = None
+        summary = summary or runs.Summary(reason="it ended without a summary")
+        if summary.status == runs.Status.RUNNING.value:  # as every listing reads a stopped folder's stale summary
+            summary.status = runs.Status.INTERRUPTED.value
+        if summary.status == runs.Status.FAILED.value:
+            self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir, summary.reason or "failed"))
+        else:
+            self._deliver(handle, ev.RunFinished(handle.run_id, handle.run_dir, summary.status, summary.to_dict()))
 
     def _died(self, handle: RunHandle, code: int) -> None:
         """A child exited without logging its end: killed by a signal (resumable) or crashed."""

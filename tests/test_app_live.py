@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,34 @@ async def test_the_palette_offers_every_screen_and_the_fetch(synthetic_dir, runs
         await pilot.press("r")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen", 30)
         assert "Fetch MNIST" not in {c.title for c in app.get_system_commands(app.screen)}  # the menu's own
+
+
+async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tiny_config, synthetic_dir, runs_dir):
+    """An ended run on the board, resumed from another terminal: the board follows the folder, once."""
+    import threading
+
+    from mnist_tui.train import fit
+
+    stop = threading.Event()
+    cancelled = fit(tiny_config(epochs=3, patience=0), lambda e: isinstance(e, ev.EpochCompleted) and stop.set(), stop)
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
+        old = app.board.add("old-entry", "1-layer", 3)
+        old.status, old.run_dir = "cancelled", str(cancelled.run_dir)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
+        resumed = subprocess.Popen(
+            [sys.executable, "-m", "mnist_tui", "train", "--resume", str(cancelled.run_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert resumed.wait(timeout=120) == 0
+        finally:
+            resumed.kill()
+        await wait_for(pilot, lambda: [v.status for v in app.board] == ["finished"], 30)
+        (view,) = app.board
+        assert view.run_id != "old-entry" or Path(view.run_dir).exists()
+        assert Path(view.run_dir).exists() and "_acc" in Path(view.run_dir).name
+        assert len(app.screen.query("RunRow")) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -12,7 +14,7 @@ from .. import events as ev
 from ..board import RunView
 from ..console import pct
 from ..messages import RunsChanged
-from ..runs import SUCCESS, WITH_WEIGHTS
+from ..runs import SUCCESS, WITH_WEIGHTS, find_renamed, stem
 from ..widgets.curves import CurvesPlot
 from ..widgets.run_row import RunRow
 from ..widgets.steady_footer import SteadyFooter
@@ -228,7 +230,12 @@ class DashboardScreen(Screen):
         if view.active:
             self.notify("Results are ready when the run ends.")
         elif view.run_dir and view.status in WITH_WEIGHTS:
-            self.app.open_screen("results", view.run_dir)
+            folder = Path(view.run_dir)
+            folder = folder if folder.exists() else find_renamed(folder.parent, stem(folder))  # resumed elsewhere
+            if folder is None:
+                self.notify(f"{view.run_dir} is gone (deleted or moved).", severity="warning", markup=False)
+            else:
+                self.app.open_screen("results", str(folder))
         else:
             self.notify(view.reason or "This run has no results.", severity="warning", markup=False)
 
