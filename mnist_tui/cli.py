@@ -19,6 +19,14 @@ class CliError(Exception):
     """One line for the user, exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `mnist-tui: error: <message> (see mnist-tui <cmd> --help)`, exit 2.
+    Subparsers are made from the parent's class, so every command's parser errs the same way."""
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `compare`; None means "use the model's or preset's default"."""
     from .config import PRESETS  # no torch: the parser stays quick
@@ -56,11 +64,13 @@ def train_overrides(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
-        description="Train small CNNs on MNIST and look inside them. With no command, opens the terminal app.",
+        usage=f"{PROG} [-h] [--runs-dir RUNS_DIR] [--data-dir DATA_DIR] | {PROG} COMMAND ...",
+        description="Train small CNNs on MNIST and look inside them. With no command, opens the terminal app "
+        "(with --runs-dir and --data-dir, as `mnist-tui app` takes them).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog=PROG)  # `mnist-tui train`, not the usage
 
     data = sub.add_parser("data", help="fetch or inspect the verified MNIST files")
     data.add_argument("action", choices=["fetch", "info"])
@@ -672,9 +682,13 @@ def main(argv: list[str] | None = None) -> int:
 
     choose_wait_policy()  # before anything imports torch; runs and ranks started from here inherit it
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        args = parser.parse_args(["app"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["app", *argv]  # no command: the app, with whatever options were given (`mnist-tui --runs-dir X`)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's own parser, so the hint points at its --help
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly

@@ -113,3 +113,66 @@ def test_corrupted_data_is_named(tmp_path):
     assert done.returncode == 1
     assert "t10k-images-idx3-ubyte is corrupted" in done.stderr
     assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--runs-dir", "R", "--data-dir", "D"],
+        ["--data-dir", "D", "--runs-dir", "R"],
+        ["app", "--runs-dir", "R", "--data-dir", "D"],
+    ],
+)
+def test_bare_options_open_the_app_with_them(argv, monkeypatch):
+    """`mnist-tui --runs-dir X` is what the README and the menu tell the user to type: it opens the app."""
+    import mnist_tui.app
+
+    opened = []
+
+    class Fake:
+        def run(self):
+            opened.append("ran")
+
+    monkeypatch.setattr(
+        mnist_tui.app, "make_app", lambda runs_dir, data_dir: opened.append((runs_dir, data_dir)) or Fake()
+    )
+    assert main(argv) == 0
+    assert opened == [("R", "D"), "ran"]
+
+
+def test_bare_runs_dir_keeps_the_default_data_dir(monkeypatch):
+    import mnist_tui.app
+
+    seen = []
+
+    class Fake:
+        def run(self):
+            pass
+
+    monkeypatch.setattr(
+        mnist_tui.app, "make_app", lambda runs_dir, data_dir: seen.append((runs_dir, data_dir)) or Fake()
+    )
+    assert main(["--runs-dir", "R"]) == 0
+    assert seen == [("R", None)]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc' (see mnist-tui train --help)"),
+        (["train", "--procs", "abc"], "argument --procs: invalid int value: 'abc' (see mnist-tui train --help)"),
+        (["serve", "--port", "x"], "argument --port: invalid int value: 'x' (see mnist-tui serve --help)"),
+        (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+        (["evaluate"], "the following arguments are required: run (see mnist-tui evaluate --help)"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_argument_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("mnist-tui: error: ") and message in lines[0] and lines[0].endswith("--help)")
+    assert captured.out == ""
