@@ -324,7 +324,7 @@ def cmd_evaluate(args) -> int:
         agreement_line,
         evaluate_ensemble,
         evaluate_run,
-        recorded_test_acc,
+        recorded_score,
         row_percentages,
         worst_confusions,
     )
@@ -333,9 +333,10 @@ def cmd_evaluate(args) -> int:
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
     if len(run_dirs) == 1:
         report = evaluate_run(run_dirs[0], args.data_dir)
+        recorded = recorded_score(run_dirs[0])
         print(f"run: {run_dirs[0]}")
         print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)")
-        print(agreement_line(report.test_acc, recorded_test_acc(run_dirs[0])) + "\n")
+        print(agreement_line(report.test_acc, recorded) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
