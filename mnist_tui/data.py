@@ -402,6 +402,11 @@ def load_splits(data_dir: Path | str | None = None, train_subset: int | None = N
     arrays = load_arrays(data_dir)
     train_idx, val_idx = split_indices(len(arrays.train_images))
     if train_subset:
+        if train_subset > len(train_idx):
+            raise DataError(
+                f"train subset {train_subset:,} is larger than the training split of {raw_dir(data_dir or default_data_dir())}: "
+                f"give at most {len(train_idx):,} images (or 0 for all)"
+            )
         train_idx = train_idx[:train_subset]
     as_x = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))
     as_y = lambda a: torch.from_numpy(a.astype(np.int64))

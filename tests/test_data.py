@@ -100,3 +100,22 @@ def test_real_mnist_matches_official_checksums(mnist_dir):
     assert {c.name: c.actual_md5 for c in checks} == data.OFFICIAL_MD5
     splits = data.load_splits(mnist_dir)
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (54_000, 6_000, 10_000)
+
+
+def test_a_train_subset_larger_than_the_training_split_is_refused(synthetic_dir):
+    train_images = len(data.load_splits(synthetic_dir).train_x)
+    assert len(data.load_splits(synthetic_dir, train_images).train_x) == train_images  # all of it is fine
+    with pytest.raises(data.DataError) as error:
+        data.load_splits(synthetic_dir, 99_999_999)
+    message = str(error.value)
+    assert "\n" not in message and "99,999,999" in message and f"at most {train_images:,}" in message
+
+
+def test_train_refuses_a_train_subset_larger_than_the_training_split(synthetic_dir, runs_dir, capsys):
+    from mnist_tui.cli import main
+
+    args = ["train", "--model", "1-layer", "--epochs", "1", "--threads", "1", "--train-subset", "99999999"]
+    assert main([*args, "--data-dir", str(synthetic_dir), "--runs-dir", str(runs_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mnist-tui: error: ") and "at most" in err, err
+    assert not [p for p in runs_dir.iterdir() if not p.name.startswith(".")]  # no run folder, no config.json
