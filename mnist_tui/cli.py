@@ -194,7 +194,8 @@ def cmd_data(args) -> int:
     )
     problems = [c.problem for c in checks if c.problem]
     if problems:
-        raise CliError(problems[0] + ("" if any(c.actual_md5 for c in checks) else "; run `mnist-tui data fetch`"))
+        hint = "" if any(c.actual_md5 for c in checks) else f"; run {data.fetch_command(data_dir)}"
+        raise CliError(problems[0] + hint)
     arrays = data.load_arrays(data_dir)
     train_idx, val_idx = data.split_indices(len(arrays.train_images))
     counts = {
