@@ -544,7 +544,9 @@ def cmd_predict(args) -> int:
         )
     loaded = load_model(args.runs_dir, args.run)
     if not args.run:  # say which run answered, on stderr so the result lines stay one per image
-        print(f"{PROG}: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
+        print(
+            f"{PROG}: using run {loaded.run_dir.resolve()} ({loaded.why}; choose another with --run)", file=sys.stderr
+        )
     results = predict_files(loaded.run, args.images)
     for result in results:
         if result.error:
