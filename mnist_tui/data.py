@@ -414,8 +414,9 @@ def load_splits(data_dir: Path | str | None = None, train_subset: int | None = N
     train_idx, val_idx = split_indices(len(arrays.train_images))
     if train_subset:
         if train_subset > len(train_idx):
+            where = raw_dir(data_dir or default_data_dir())
             raise DataError(
-                f"train subset {train_subset:,} is larger than the training split of {raw_dir(data_dir or default_data_dir())}: "
+                f"train subset {train_subset:,} is larger than the training split of {where}: "
                 f"give at most {len(train_idx):,} images (or 0 for all)"
             )
         train_idx = train_idx[:train_subset]
