@@ -407,18 +407,38 @@ class Splits:
     synthetic: bool = False
 
 
+def train_split_size(data_dir: Path | str | None = None) -> int | None:
+    """Images in the training split (54,000 for MNIST), from the label file's header alone: no torch, no
+    loading, so a form can check a train subset at once. None when the file is missing or unreadable."""
+    path = raw_dir(data_dir or default_data_dir()) / "train-labels-idx1-ubyte"
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(8)
+    except OSError:
+        return None
+    if len(header) < 8 or header[:4] != b"\x00\x00\x08\x01":
+        return None
+    total = struct.unpack(">I", header[4:])[0]
+    return total - int(round(total * VAL_FRACTION))
+
+
+def check_train_subset(train_subset: int, data_dir: Path | str | None = None, size: int | None = None) -> None:
+    """DataError, naming the maximum, when `train_subset` is more images than the training split holds."""
+    size = train_split_size(data_dir) if size is None else size
+    if train_subset and size is not None and train_subset > size:
+        raise DataError(
+            f"train subset {train_subset:,} is larger than the training split of "
+            f"{raw_dir(data_dir or default_data_dir())}: give at most {size:,} images (or 0 for all)"
+        )
+
+
 def load_splits(data_dir: Path | str | None = None, train_subset: int | None = None) -> Splits:
     import torch
 
     arrays = load_arrays(data_dir)
     train_idx, val_idx = split_indices(len(arrays.train_images))
     if train_subset:
-        if train_subset > len(train_idx):
-            where = raw_dir(data_dir or default_data_dir())
-            raise DataError(
-                f"train subset {train_subset:,} is larger than the training split of {where}: "
-                f"give at most {len(train_idx):,} images (or 0 for all)"
-            )
+        check_train_subset(train_subset, data_dir, len(train_idx))
         train_idx = train_idx[:train_subset]
     as_x = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))
     as_y = lambda a: torch.from_numpy(a.astype(np.int64))

@@ -109,6 +109,10 @@ def test_a_train_subset_larger_than_the_training_split_is_refused(synthetic_dir)
         data.load_splits(synthetic_dir, 99_999_999)
     message = str(error.value)
     assert "\n" not in message and "99,999,999" in message and f"at most {train_images:,}" in message
+    assert data.train_split_size(synthetic_dir) == train_images  # from the header: a form can check at once
+    with pytest.raises(data.DataError, match=f"at most {train_images:,}"):
+        data.check_train_subset(train_images + 1, synthetic_dir)
+    data.check_train_subset(train_images, synthetic_dir)
 
 
 def test_train_refuses_a_train_subset_larger_than_the_training_split(synthetic_dir, runs_dir, capsys):
