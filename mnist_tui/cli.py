@@ -19,6 +19,14 @@ class CliError(Exception):
     """One line for the user, exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `mnist-tui: error: <message> (see mnist-tui <cmd> --help)`, exit 2.
+    Subparsers are made from the parent's class, so every command's parser errs the same way."""
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `compare`; None means "use the model's or preset's default"."""
     from .config import PRESETS  # no torch: the parser stays quick
@@ -56,11 +64,13 @@ def train_overrides(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
-        description="Train small CNNs on MNIST and look inside them. With no command, opens the terminal app.",
+        usage=f"{PROG} [-h] [--runs-dir RUNS_DIR] [--data-dir DATA_DIR] | {PROG} COMMAND ...",
+        description="Train small CNNs on MNIST and look inside them. With no command, opens the terminal app "
+        "(with --runs-dir and --data-dir, as `mnist-tui app` takes them).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog=PROG)  # `mnist-tui train`, not the usage
 
     data = sub.add_parser("data", help="fetch or inspect the verified MNIST files")
     data.add_argument("action", choices=["fetch", "info"])
@@ -184,7 +194,8 @@ def cmd_data(args) -> int:
     )
     problems = [c.problem for c in checks if c.problem]
     if problems:
-        raise CliError(problems[0] + ("" if any(c.actual_md5 for c in checks) else "; run `mnist-tui data fetch`"))
+        hint = "" if any(c.actual_md5 for c in checks) else f"; run {data.fetch_command(data_dir)}"
+        raise CliError(problems[0] + hint)
     arrays = data.load_arrays(data_dir)
     train_idx, val_idx = data.split_indices(len(arrays.train_images))
     counts = {
@@ -314,7 +325,7 @@ def cmd_evaluate(args) -> int:
         agreement_line,
         evaluate_ensemble,
         evaluate_run,
-        recorded_test_acc,
+        recorded_score,
         row_percentages,
         worst_confusions,
     )
@@ -323,9 +334,10 @@ def cmd_evaluate(args) -> int:
     run_dirs = [resolve_run(args.runs_dir, ref) for ref in args.run]
     if len(run_dirs) == 1:
         report = evaluate_run(run_dirs[0], args.data_dir)
+        recorded = recorded_score(run_dirs[0])
         print(f"run: {run_dirs[0]}")
         print(f"test accuracy: {pct(report.test_acc)}  (loss {report.test_loss:.4f}, {len(report.labels):,} images)")
-        print(agreement_line(report.test_acc, recorded_test_acc(run_dirs[0])) + "\n")
+        print(agreement_line(report.test_acc, recorded) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
         print("each run alone, as it was scored when it finished:")
@@ -532,7 +544,9 @@ def cmd_predict(args) -> int:
         )
     loaded = load_model(args.runs_dir, args.run)
     if not args.run:  # say which run answered, on stderr so the result lines stay one per image
-        print(f"{PROG}: using run {loaded.run_dir.resolve()} (the default; choose another with --run)", file=sys.stderr)
+        print(
+            f"{PROG}: using run {loaded.run_dir.resolve()} ({loaded.why}; choose another with --run)", file=sys.stderr
+        )
     results = predict_files(loaded.run, args.images)
     for result in results:
         if result.error:
@@ -672,9 +686,13 @@ def main(argv: list[str] | None = None) -> int:
 
     choose_wait_policy()  # before anything imports torch; runs and ranks started from here inherit it
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        args = parser.parse_args(["app"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["app", *argv]  # no command: the app, with whatever options were given (`mnist-tui --runs-dir X`)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's own parser, so the hint points at its --help
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly

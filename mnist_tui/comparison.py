@@ -29,6 +29,8 @@ class RunColumn:
 class Comparison:
     runs: list[RunColumn]
     differing: dict[str, list]  # config field -> its value in each run, for fields that are not all equal
+    # Per run: why its config.json cannot be read (its values in `differing` are then None), else None.
+    config_errors: list[str | None] = field(default_factory=list)
 
 
 def _images_per_sec(summary: dict, config: dict, history: list[dict]) -> float | None:
@@ -43,12 +45,28 @@ def _images_per_sec(summary: dict, config: dict, history: list[dict]) -> float |
     return per_epoch * len(history) / seconds
 
 
+def _number(summary: dict, key: str, kind=float):
+    """A number from summary.json, for a run that read_run calls unreadable (its config is bad, its summary fine)."""
+    value = summary.get(key)
+    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _config_fields(config: dict) -> dict:
     """The recorded config with what it resolved to (device, precision) folded in as `resolved.*` fields."""
     flat = {k: v for k, v in config.items() if k != "resolved" and k not in IGNORED}
     for key, value in (config.get("resolved") or {}).items():
         flat[f"resolved.{key}"] = value
     return flat
+
+
+def _read_config(path: Path) -> tuple[dict, str | None]:
+    """A run's config.json, or ({}, why it cannot be read)."""
+    try:
+        return runs.load_json_object(path / runs.CONFIG), None
+    except FileNotFoundError:
+        return {}, f"{runs.CONFIG} is missing"
+    except (OSError, ValueError) as error:
+        return {}, str(error) if isinstance(error, ValueError) else f"{runs.CONFIG}: {error.strerror or error}"
 
 
 def compare_runs(paths) -> Comparison:
@@ -58,30 +76,45 @@ def compare_runs(paths) -> Comparison:
         raise runs.RunError("a comparison needs at least two runs")
     if len({p.resolve() for p in paths}) < len(paths):
         raise runs.RunError("the same run is listed twice; compare different runs")
-    columns, configs = [], []
+    columns, configs, errors = [], [], []
     for path in paths:
         info = runs.read_run(path)
         if info is None:
             raise runs.RunError(f"{path} is not a run folder")
-        summary, config = read_json(path / "summary.json"), read_json(path / "config.json")
+        summary, (config, error) = read_json(path / "summary.json"), _read_config(path)
         history = runs.read_metrics(path)
         columns.append(
             RunColumn(
                 info.name,
                 path,
                 runs.run_label(info.model, info.augment),
-                info.test_acc,
-                info.val_acc,
-                info.params,
-                info.train_seconds,
+                info.test_acc if info.test_acc is not None else _number(summary, "test_acc"),
+                info.val_acc if info.val_acc is not None else _number(summary, "val_acc"),
+                info.params or _number(summary, "params", int),
+                info.train_seconds if info.train_seconds is not None else _number(summary, "train_seconds"),
                 _images_per_sec(summary, config, history),
                 history,
             )
         )
         configs.append(_config_fields(config))
-    keys = sorted({k for c in configs for k in c})
-    differing = {k: [c.get(k) for c in configs] for k in keys if len({repr(c.get(k)) for c in configs}) > 1}
-    return Comparison(columns, differing)
+        errors.append(error)
+    readable = [c for c, e in zip(configs, errors) if e is None]  # an unreadable config differs in nothing it says
+    keys = sorted({k for c in readable for k in c})
+    differing = {
+        k: [c.get(k) if e is None else None for c, e in zip(configs, errors)]
+        for k in keys
+        if len({repr(c.get(k)) for c in readable}) > 1
+    }
+    return Comparison(columns, differing, errors)
+
+
+def config_notes(comparison: Comparison) -> list[str]:
+    """One line per run whose config.json cannot be read, numbered as in the tables."""
+    return [
+        f"#{i} {column.name}: its config cannot be read ({error}), so its config fields are left out"
+        for i, (column, error) in enumerate(zip(comparison.runs, comparison.config_errors), 1)
+        if error
+    ]
 
 
 def curves(comparison: Comparison, metric: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -123,12 +156,24 @@ def format_comparison(comparison: Comparison) -> str:
     from .console import table
 
     lines = [table(TABLE_HEADERS, table_rows(comparison), "llrrrrrl"), ""]
-    if comparison.differing:
+    notes = config_notes(comparison)
+    lines += notes
+    unread = [bool(e) for e in comparison.config_errors] or [False] * len(comparison.runs)
+    if len(unread) - sum(unread) < 2:
+        lines.append(
+            "no config fields to compare: only one run's config can be read"
+            if len(unread) - sum(unread) == 1
+            else "no config fields to compare: no run's config can be read"
+        )
+    elif comparison.differing:
         lines.append("config fields that differ:")
         lines.append(
             table(
                 ["field"] + [f"#{i}" for i in range(1, len(comparison.runs) + 1)],
-                [[k] + [value_text(v) for v in values] for k, values in comparison.differing.items()],
+                [
+                    [k] + ["?" if bad else value_text(v) for v, bad in zip(values, unread)]
+                    for k, values in comparison.differing.items()
+                ],
                 "l" * (len(comparison.runs) + 1),
             )
         )

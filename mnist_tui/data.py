@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pickle
+import shlex
 import socket
 import struct
 import subprocess
@@ -55,6 +56,16 @@ def default_data_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("mnist-tui")) / "data"
+
+
+def fetch_command(data_dir: Path | str | None) -> str:
+    """The command that fetches MNIST into `data_dir`: the plain one for the default folder, else with --data-dir."""
+    given = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    try:
+        default = given.resolve() == default_data_dir().resolve()
+    except (OSError, RuntimeError):
+        default = False
+    return "`mnist-tui data fetch`" if default else f"`mnist-tui data fetch --data-dir {shlex.quote(str(given))}`"
 
 
 def raw_dir(data_dir: Path | str) -> Path:
@@ -114,11 +125,11 @@ class FileCheck:
     @property
     def problem(self) -> str | None:
         if self.actual_md5 is None:
-            return f"{self.name} is missing"
+            return f"{self.name} is missing from {self.path.parent}"
         if not self.ok:
             return (
                 f"{self.name} is corrupted or truncated (md5 {self.actual_md5}, expected "
-                f"{self.expected_md5}); delete {self.path} and run `mnist-tui data fetch`"
+                f"{self.expected_md5}); delete {self.path} and run {fetch_command(self.path.parent.parent.parent)}"
             )
         return None
 
@@ -135,7 +146,7 @@ def expected_checksums(data_dir: Path | str) -> dict[str, str]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DataError(
             f'{manifest} is malformed (it should hold {{"md5": {{file: checksum}}}}); '
-            "delete it and the IDX files beside it, then run `mnist-tui data fetch`"
+            f"delete it and the IDX files beside it, then run {fetch_command(data_dir)}"
         ) from None
     return md5
 
@@ -151,7 +162,7 @@ def check_files(data_dir: Path | str) -> list[FileCheck]:
         path = raw_dir(data_dir) / name
         if path.exists() and not path.is_file():
             kind = "a directory" if path.is_dir() else "not a regular file"
-            raise DataError(f"{path} is {kind}, not an MNIST file; remove it, then run `mnist-tui data fetch`")
+            raise DataError(f"{path} is {kind}, not an MNIST file; remove it, then run {fetch_command(data_dir)}")
         try:
             actual = md5_file(path) if path.exists() else None
         except OSError as error:
@@ -359,7 +370,7 @@ def load_arrays(data_dir: Path | str | None = None, verify: bool = True) -> Mnis
     if verify:
         for check in check_files(data_dir):
             if check.problem:
-                hint = "" if check.actual_md5 is not None else "; run `mnist-tui data fetch`"
+                hint = "" if check.actual_md5 is not None else f"; run {fetch_command(data_dir)}"
                 raise DataError(check.problem + hint)
     arrays = {name: decode_idx((root / name).read_bytes(), name) for name in FILES}
     result = MnistArrays(
@@ -396,12 +407,38 @@ class Splits:
     synthetic: bool = False
 
 
+def train_split_size(data_dir: Path | str | None = None) -> int | None:
+    """Images in the training split (54,000 for MNIST), from the label file's header alone: no torch, no
+    loading, so a form can check a train subset at once. None when the file is missing or unreadable."""
+    path = raw_dir(data_dir or default_data_dir()) / "train-labels-idx1-ubyte"
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(8)
+    except OSError:
+        return None
+    if len(header) < 8 or header[:4] != b"\x00\x00\x08\x01":
+        return None
+    total = struct.unpack(">I", header[4:])[0]
+    return total - int(round(total * VAL_FRACTION))
+
+
+def check_train_subset(train_subset: int, data_dir: Path | str | None = None, size: int | None = None) -> None:
+    """DataError, naming the maximum, when `train_subset` is more images than the training split holds."""
+    size = train_split_size(data_dir) if size is None else size
+    if train_subset and size is not None and train_subset > size:
+        raise DataError(
+            f"train subset {train_subset:,} is larger than the training split of "
+            f"{raw_dir(data_dir or default_data_dir())}: give at most {size:,} images (or 0 for all)"
+        )
+
+
 def load_splits(data_dir: Path | str | None = None, train_subset: int | None = None) -> Splits:
     import torch
 
     arrays = load_arrays(data_dir)
     train_idx, val_idx = split_indices(len(arrays.train_images))
     if train_subset:
+        check_train_subset(train_subset, data_dir, len(train_idx))
         train_idx = train_idx[:train_subset]
     as_x = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))
     as_y = lambda a: torch.from_numpy(a.astype(np.int64))

@@ -199,6 +199,49 @@ def recorded_test_acc(run_dir) -> float | None:
     return float(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a run's own files say about its test score: the accuracy, if any, and the run's status and reason."""
+
+    test_acc: float | None
+    status: str  # a runs.Status value; "unreadable" when summary.json cannot be read
+    reason: str | None = None
+
+
+def recorded_score(run_dir) -> Recorded:
+    """The recorded test accuracy with the status that explains its absence (a running folder whose writer is
+    gone counts as interrupted, as every viewer sees it)."""
+    from .runs import SUMMARY, Status, read_run, read_summary
+
+    try:
+        summary = read_summary(Path(run_dir))
+    except (OSError, ValueError) as error:
+        reason = str(error) if isinstance(error, ValueError) else f"{SUMMARY}: {error.strerror or error}"
+        return Recorded(None, Status.UNREADABLE.value, reason)
+    info = read_run(Path(run_dir))
+    if info is not None and info.status != Status.UNREADABLE:
+        status, reason = str(info.status), info.reason
+    elif summary is not None:
+        status, reason = summary.status, summary.reason
+    else:
+        status, reason = Status.INTERRUPTED.value, "the run ended without a summary"
+    test_acc = summary.test_acc if summary is not None else None
+    return Recorded(float(test_acc) if test_acc is not None else None, status, reason)
+
+
+def why_untested(status: str, reason: str | None = None) -> str:
+    """Why a run has no recorded test accuracy, as a clause for a sentence ("it failed before its test pass:
+    ..."). The CLI's evaluate line uses it; the app's Results screen can say the same."""
+    detail = f": {reason}" if reason else ""
+    return {
+        "running": "it is still training; this scores its best checkpoint so far",
+        "cancelled": "it was cancelled before its test pass",
+        "interrupted": f"it was interrupted before its test pass{detail}",
+        "failed": f"it failed before its test pass{detail}",
+        "unreadable": f"its summary.json cannot be read{detail}",
+    }.get(status, f"its summary.json holds none (status {status}{detail})")
+
+
 def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Metrics], Report]:
     """Each run's test metrics, and the ensemble of them all: the mean of their softmax probabilities.
 
@@ -221,13 +264,19 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
     return [score(m, splits.test_y) for m in members], ensemble
 
 
-def agreement_line(test_acc: float, recorded: float | None) -> str:
-    """Whether a fresh score reproduces the one recorded in summary.json, in one line."""
-    if recorded is None:
-        return "the run recorded no test accuracy (it was cancelled before its test pass), so this is the first"
-    if test_acc == recorded:
-        return f"matches the test accuracy recorded in summary.json exactly ({pct(recorded)})"
+def agreement_line(test_acc: float, recorded: Recorded) -> str:
+    """Whether a fresh score reproduces the one recorded in summary.json, in one line; if there is none, why."""
+    if recorded.test_acc is None:
+        why = why_untested(recorded.status, recorded.reason)
+        if recorded.status == "unreadable":
+            return (
+                f"the run's recorded test accuracy is unknown ({why}), so there is nothing to compare this score with"
+            )
+        return f"the run recorded no test accuracy ({why}), so this is the first"
+    if test_acc == recorded.test_acc:
+        return f"matches the test accuracy recorded in summary.json exactly ({pct(recorded.test_acc)})"
     return (
-        f"differs from the {pct(recorded, 4)} recorded in summary.json by {(test_acc - recorded) * 100:+.4f} "
-        "points: the run was tested on another device, data folder or torch build"
+        f"differs from the {pct(recorded.test_acc, 4)} recorded in summary.json by "
+        f"{(test_acc - recorded.test_acc) * 100:+.4f} points: the run was tested on another device, data folder "
+        "or torch build"
     )

@@ -15,16 +15,39 @@ if TYPE_CHECKING:
 
 def choose_run(runs_dir: Path | str = "runs", run: str | None = None) -> Path:
     """The run named by `run` (folder or name prefix), else the run marked default, else the best finished one."""
-    from .runs import RunError, default_run, resolve_run
+    return choose_run_why(runs_dir, run)[0]
+
+
+def choose_run_why(runs_dir: Path | str = "runs", run: str | None = None) -> tuple[Path, str]:
+    """`choose_run`, with the rule that chose it in a few words ("marked default in .../DEFAULT")."""
+    from .console import pct
+    from .places import no_runs, runs_place
+    from .runs import DEFAULT_MARK, RunError, Status, default_run, list_runs, resolve_run
 
     if run:
-        return resolve_run(runs_dir, run)
-    info = default_run(runs_dir)
+        return resolve_run(runs_dir, run), "named with --run"
+    listed = list_runs(runs_dir)
+    info = default_run(runs_dir, listed)
     if info is None:
-        from .places import no_runs
-
+        training = [r.name for r in listed if r.status == Status.RUNNING]
+        if training:  # as in evaluate, a run still training can be named: its best checkpoint so far answers
+            raise RunError(
+                f"no finished run in {runs_place(runs_dir)}: the only runs are still training "
+                f"({', '.join(training)}); wait for one to finish, or use its best checkpoint so far with --run NAME"
+            )
         raise RunError(no_runs(runs_dir, "no trained model") + "; train one first with `mnist-tui train`")
-    return info.path
+    mark = Path(runs_dir) / DEFAULT_MARK
+    try:
+        marked = mark.read_text(errors="replace")[:300].strip() if mark.is_file() else ""
+    except OSError:
+        marked = ""
+    if marked == info.name:
+        return info.path, f"marked default in {runs_place(runs_dir)}/{DEFAULT_MARK}"
+    scored = sum(1 for r in listed if r.usable and r.test_acc is not None)
+    why = f"the best test accuracy, {pct(info.test_acc)}, of {scored} finished run{'s' if scored != 1 else ''}"
+    if marked:
+        return info.path, f"{why}; the run marked default, {marked}, has no usable checkpoint"
+    return info.path, f"{why}; no run is marked default"
 
 
 @dataclass(frozen=True)
@@ -33,14 +56,15 @@ class LoadedModel:
     checkpoint: dict
     run_dir: Path
     run: object = None  # inference.RunModel: the model with the recipe its test score used
+    why: str = ""  # the rule that chose the run (see choose_run_why)
 
 
 def load_model(runs_dir: Path | str = "runs", run: str | None = None, device: str = "cpu") -> LoadedModel:
     from .inference import load_run
 
-    run_dir = choose_run(runs_dir, run)
+    run_dir, why = choose_run_why(runs_dir, run)
     loaded = load_run(run_dir, device)
-    return LoadedModel(loaded.model, loaded.checkpoint, Path(run_dir), loaded)
+    return LoadedModel(loaded.model, loaded.checkpoint, Path(run_dir), loaded, why)
 
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

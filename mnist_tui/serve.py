@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
+import re
 import secrets
 import socket
 import sys
@@ -19,6 +21,23 @@ from textual_serve.server import Server
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localdomain", "ip6-localhost")
 WILDCARDS = ("", "0.0.0.0", "::")
 MIN_TOKEN_LENGTH = 8
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&#\s\"]*")
+
+
+class RedactToken(logging.Filter):
+    """Blanks the token out of access-log lines: it is in the query of the first request and in the Referer
+    of the page's own requests, and a log (a terminal's scrollback, a file) must not hand it on."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.secrets = [s for s in {token, quote(token)} if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _TOKEN_IN_QUERY.sub(r"\1<redacted>", record.getMessage())
+        for secret in self.secrets:
+            message = message.replace(secret, "<redacted>")
+        record.msg, record.args = message, None
+        return True
 
 
 def new_token() -> str:
@@ -96,6 +115,10 @@ class GuardedServer(Server):
         self.cookie_name = f"mnist-tui-token-{port}"  # per port: several servers on one machine keep theirs
         self.announce = announce
 
+    def initialize_logging(self) -> None:
+        super().initialize_logging()
+        logging.getLogger("aiohttp.access").addFilter(RedactToken(self.token))
+
     # ------------------------------------------------------------ the guard
 
     def _presented_token(self, request: web.Request) -> tuple[str | None, bool]:
@@ -172,21 +195,23 @@ class GuardedServer(Server):
         self.announce("(open that URL: the token in it is the key; Ctrl-C to stop)")
 
 
-def exposure_warning(host: str) -> str | None:
+def exposure_warning(host: str, port: int = 8000) -> str | None:
     """A loud line for stderr when the server is reachable from beyond this machine."""
     if is_loopback(host):
         return None
     return (
-        "WARNING: serving beyond this machine (--host {}): anyone who can reach this port and has the token "
-        "controls an app session as your user, with no TLS. Prefer the default host and an SSH tunnel: "
-        "ssh -L 8000:localhost:8000 this-host".format(host or "*")
+        f"WARNING: serving beyond this machine (--host {host or '*'}): anyone who can reach this port and has "
+        "the token controls an app session as your user, with no TLS. Prefer the default host and an SSH tunnel: "
+        f"ssh -L {port}:localhost:{port} this-host"
     )
 
 
 def serve(command: str, host: str, port: int, token: str | None, allow_hosts: Iterable[str] = ()) -> None:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, not {port}")
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ValueError(f"--token must be at least {MIN_TOKEN_LENGTH} characters")
-    warning = exposure_warning(host)
+    warning = exposure_warning(host, port)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     server = GuardedServer(

@@ -113,8 +113,8 @@ async def test_missing_data_shows_one_line_and_goes_back(runs_dir, tmp_path):
     async with make_app(runs_dir=runs_dir, data_dir=tmp_path / "nothing").run_test(size=(80, 24)) as pilot:
         await pilot.press("v")
         shown = await wait_for(pilot, "✘")
-        error = [line for line in shown.splitlines() if "✘" in line]
-        assert len(error) == 1 and "missing" in error[0] and "mnist-tui data fetch" in error[0]
+        error = " ".join(line.strip() for line in shown.split("✘", 1)[1].split("Press escape")[0].splitlines())
+        assert shown.count("✘") == 1 and "missing" in error and "mnist-tui data fetch --data-dir" in error  # wrapped
         assert "escape to go back to the menu, where f fetches MNIST" in shown
         assert "Traceback" not in shown
         await pilot.press("n", "2", "a")  # keys of a screen with no data do nothing

@@ -113,3 +113,121 @@ def test_corrupted_data_is_named(tmp_path):
     assert done.returncode == 1
     assert "t10k-images-idx3-ubyte is corrupted" in done.stderr
     assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--runs-dir", "R", "--data-dir", "D"],
+        ["--data-dir", "D", "--runs-dir", "R"],
+        ["app", "--runs-dir", "R", "--data-dir", "D"],
+    ],
+)
+def test_bare_options_open_the_app_with_them(argv, monkeypatch):
+    """`mnist-tui --runs-dir X` is what the README and the menu tell the user to type: it opens the app."""
+    import mnist_tui.app
+
+    opened = []
+
+    class Fake:
+        def run(self):
+            opened.append("ran")
+
+    monkeypatch.setattr(
+        mnist_tui.app, "make_app", lambda runs_dir, data_dir: opened.append((runs_dir, data_dir)) or Fake()
+    )
+    assert main(argv) == 0
+    assert opened == [("R", "D"), "ran"]
+
+
+def test_bare_runs_dir_keeps_the_default_data_dir(monkeypatch):
+    import mnist_tui.app
+
+    seen = []
+
+    class Fake:
+        def run(self):
+            pass
+
+    monkeypatch.setattr(
+        mnist_tui.app, "make_app", lambda runs_dir, data_dir: seen.append((runs_dir, data_dir)) or Fake()
+    )
+    assert main(["--runs-dir", "R"]) == 0
+    assert seen == [("R", None)]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc' (see mnist-tui train --help)"),
+        (["train", "--procs", "abc"], "argument --procs: invalid int value: 'abc' (see mnist-tui train --help)"),
+        (["serve", "--port", "x"], "argument --port: invalid int value: 'x' (see mnist-tui serve --help)"),
+        (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+        (["evaluate"], "the following arguments are required: run (see mnist-tui evaluate --help)"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_argument_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("mnist-tui: error: ") and message in lines[0] and lines[0].endswith("--help)")
+    assert captured.out == ""
+
+
+# ---------------------------------------------------------------- predict: which run answers, and why
+
+
+@pytest.fixture
+def digit_png(synthetic_dir, tmp_path):
+    from PIL import Image
+
+    from mnist_tui import data
+
+    path = tmp_path / "digit.png"
+    Image.fromarray(data.load_arrays(synthetic_dir).test_images[0]).save(path)
+    return path
+
+
+def test_predict_says_the_best_run_answered_when_no_default_is_marked(trained_runs_dir, digit_png, capsys):
+    assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir)]) == 0
+    (note,) = capsys.readouterr().err.splitlines()
+    assert note.startswith("mnist-tui: using run ") and "the default" not in note
+    assert "best test accuracy" in note and "no run is marked default" in note and "--run" in note
+
+
+def test_predict_says_the_marked_default_answered(trained_runs_dir, digit_png, capsys):
+    from mnist_tui import runs
+
+    (folder,) = trained_runs_dir.iterdir()
+    runs.mark_default(trained_runs_dir, folder)
+    assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir)]) == 0
+    (note,) = capsys.readouterr().err.splitlines()
+    assert note.startswith(f"mnist-tui: using run {folder.resolve()} (marked default") and "--run" in note
+
+
+def test_predict_with_only_a_training_run_names_it_and_its_run_flag_works_as_in_evaluate(
+    trained_runs_dir, digit_png, capsys
+):
+    import os
+    import socket
+    import time
+
+    from mnist_tui import live, runs
+
+    (folder,) = trained_runs_dir.iterdir()
+    (folder / runs.SUMMARY).unlink()
+    folder = folder.rename(folder.with_name(runs.stem(folder) + runs.RUNNING_SUFFIX))
+    live.write_live(folder, {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()})
+
+    assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mnist-tui: error: "), err
+    assert "still training" in err and folder.name in err and "--run" in err and "train one first" not in err
+
+    assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir), "--run", folder.name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{digit_png}: ")

@@ -106,3 +106,31 @@ async def test_mark_runs_with_space_and_compare_them(three_runs, runs_dir, synth
         assert "97.00%" in shown and "91.00%" in shown and "95.00%" not in shown
         assert "batch_size" in shown and "config fields differ" in shown
         assert app.screen.paths == [three_runs[2], three_runs[0]]
+
+
+@pytest.mark.parametrize("garbage", [b"\x00garbage{", b"[1, 2]"])
+def test_compare_with_an_unreadable_config_names_it_and_compares_the_rest(three_runs, runs_dir, capsys, garbage):
+    (three_runs[1] / "config.json").write_bytes(garbage)
+    result = compare_runs(three_runs)
+    assert set(result.differing) == {"model", "lr", "batch_size"}  # from the two readable configs only
+    assert result.differing["lr"] == [1e-3, None, 3e-3]
+    assert list(result.config_errors) == [None, result.config_errors[1], None] and result.config_errors[1]
+    assert result.runs[1].test_acc == 0.95  # its summary is fine, so its scores are still shown
+
+    refs = ["20260101-000001", "20260101-000002", "20260101-000003"]
+    assert main(["runs", "--runs-dir", str(runs_dir), "--compare", *refs]) == 0
+    out = capsys.readouterr().out
+    (note,) = [line for line in out.splitlines() if "cannot be read" in line]
+    assert note.startswith("#2 ") and three_runs[1].name in note and "config.json" in note
+    differ = out.split("config fields that differ")[1].splitlines()
+    assert len([line for line in differ if line.strip().startswith(("model", "lr", "batch_size"))]) == 3
+    assert "augment" not in out.split("config fields that differ")[1]
+
+
+def test_compare_with_one_readable_config_says_there_is_nothing_to_compare(three_runs, runs_dir, capsys):
+    (three_runs[1] / "config.json").write_text("not json")
+    refs = ["20260101-000001", "20260101-000002"]
+    assert main(["runs", "--runs-dir", str(runs_dir), "--compare", *refs]) == 0
+    out = capsys.readouterr().out
+    assert "config fields that differ" not in out and "every config field is the same" not in out
+    assert "only one run's config can be read" in out

@@ -100,3 +100,62 @@ def test_real_mnist_matches_official_checksums(mnist_dir):
     assert {c.name: c.actual_md5 for c in checks} == data.OFFICIAL_MD5
     splits = data.load_splits(mnist_dir)
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (54_000, 6_000, 10_000)
+
+
+def test_a_train_subset_larger_than_the_training_split_is_refused(synthetic_dir):
+    train_images = len(data.load_splits(synthetic_dir).train_x)
+    assert len(data.load_splits(synthetic_dir, train_images).train_x) == train_images  # all of it is fine
+    with pytest.raises(data.DataError) as error:
+        data.load_splits(synthetic_dir, 99_999_999)
+    message = str(error.value)
+    assert "\n" not in message and "99,999,999" in message and f"at most {train_images:,}" in message
+    assert data.train_split_size(synthetic_dir) == train_images  # from the header: a form can check at once
+    with pytest.raises(data.DataError, match=f"at most {train_images:,}"):
+        data.check_train_subset(train_images + 1, synthetic_dir)
+    data.check_train_subset(train_images, synthetic_dir)
+
+
+def test_train_refuses_a_train_subset_larger_than_the_training_split(synthetic_dir, runs_dir, capsys):
+    from mnist_tui.cli import main
+
+    args = ["train", "--model", "1-layer", "--epochs", "1", "--threads", "1", "--train-subset", "99999999"]
+    assert main([*args, "--data-dir", str(synthetic_dir), "--runs-dir", str(runs_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mnist-tui: error: ") and "at most" in err, err
+    assert not [p for p in runs_dir.iterdir() if not p.name.startswith(".")]  # no run folder, no config.json
+
+
+def test_a_missing_data_folder_is_named_with_the_fetch_command_for_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_TUI_DATA", raising=False)
+    given = tmp_path / "nonexistent"
+    with pytest.raises(data.DataError) as error:
+        data.load_arrays(given)
+    message = str(error.value)
+    assert str(data.raw_dir(given)) in message and f"`mnist-tui data fetch --data-dir {given}`" in message
+    monkeypatch.setenv("MNIST_TUI_DATA", str(given))  # the default folder: the plain command fetches into it
+    with pytest.raises(data.DataError) as error:
+        data.load_arrays(given)
+    assert str(data.raw_dir(given)) in str(error.value) and "`mnist-tui data fetch`" in str(error.value)
+
+
+def test_a_corrupted_file_in_a_given_folder_names_the_fetch_command_for_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_TUI_DATA", raising=False)
+    data.write_synthetic(tmp_path, 50, 10)
+    path = data.raw_dir(tmp_path) / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(data.DataError) as error:
+        data.load_arrays(tmp_path)
+    assert f"`mnist-tui data fetch --data-dir {tmp_path}`" in str(error.value)
+
+
+@pytest.mark.parametrize("command", ["train", "data info"])
+def test_cli_data_errors_name_the_given_folder(tmp_path, monkeypatch, capsys, command):
+    from mnist_tui.cli import main
+
+    monkeypatch.delenv("MNIST_TUI_DATA", raising=False)
+    given = tmp_path / "nonexistent"
+    args = [*command.split(), "--data-dir", str(given)]
+    assert main(args + (["--runs-dir", str(tmp_path / "runs")] if command == "train" else [])) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("mnist-tui: error: ") and str(data.raw_dir(given)) in err
+    assert err.endswith(f"run `mnist-tui data fetch --data-dir {given}`"), err

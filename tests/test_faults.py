@@ -563,3 +563,50 @@ def test_two_runs_started_in_the_same_second_get_distinct_folders(runs_dir, monk
     first, second = create_run_dir(runs_dir, "1-layer", False), create_run_dir(runs_dir, "1-layer", False)
     third = create_run_dir(runs_dir, "2-layer", True)
     assert len({first, second, third}) == 3 and all(p.is_dir() for p in (first, second, third))
+
+
+# ---------------------------------------------------------------- evaluate on a run that has no test score
+
+
+def _untested(folder: Path, case: str) -> Path:
+    """The session's trained run made into a run that recorded no test accuracy, in one of several ways."""
+    import json
+    import socket
+    import time
+
+    from mnist_tui import live, runs
+
+    summary = folder / runs.SUMMARY
+    if case == "running":
+        summary.unlink()
+        folder = folder.rename(folder.with_name(runs.stem(folder) + runs.RUNNING_SUFFIX))
+        live.write_live(folder, {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()})
+    elif case in ("interrupted", "failed", "cancelled"):
+        reason = {"interrupted": "stopped by SIGTERM", "failed": "RuntimeError: out of memory"}.get(case)
+        record = json.loads(summary.read_text())
+        summary.write_text(json.dumps({**record, "status": case, "reason": reason, "test_acc": None}))
+    elif case == "unreadable":
+        summary.write_text("{not json")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("running", ["recorded no test accuracy", "still training", "best checkpoint so far"]),
+        ("interrupted", ["recorded no test accuracy", "interrupted before its test pass", "stopped by SIGTERM"]),
+        ("failed", ["recorded no test accuracy", "failed before its test pass", "out of memory"]),
+        ("cancelled", ["recorded no test accuracy", "cancelled before its test pass"]),
+        ("unreadable", ["summary.json cannot be read", "nothing to compare"]),
+    ],
+)
+def test_evaluate_says_why_a_run_has_no_recorded_test_score(trained_runs_dir, synthetic_dir, capsys, case, words):
+    (folder,) = trained_runs_dir.iterdir()
+    folder = _untested(folder, case)
+    status, out, err = run_cli(capsys, "evaluate", folder, "--runs-dir", trained_runs_dir, "--data-dir", synthetic_dir)
+    assert status == 0, err
+    (line,) = [line for line in out.splitlines() if "recorded" in line or "summary.json" in line]
+    for word in words:
+        assert word in line, line
+    if case != "cancelled":
+        assert "cancelled" not in line, line

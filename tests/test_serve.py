@@ -284,3 +284,48 @@ def test_a_server_on_all_interfaces_warns_on_stderr(tmp_path, synthetic_dir):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+async def test_the_access_log_never_shows_the_token(served):
+    """The URL line at start-up carries the token on purpose; the per-request log lines must not."""
+    referer = f"http://127.0.0.1:{served.port}/?token={TOKEN}"
+    status, _, _ = await fetch(served, f"/?token={TOKEN}&fontsize=14", headers={"Referer": referer})
+    assert status == 200
+    deadline = time.monotonic() + 10
+    logged = lambda: "".join(line for line in served.lines + served.errors if "serving mnist-tui at" not in line)
+    while '"GET' not in logged() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    text = logged()
+    assert '"GET' in text  # the request is logged ... (Rich may fold or shorten the line, so look for pieces)
+    assert not any(TOKEN[i : i + 8] in text for i in range(len(TOKEN) - 7)), text  # ... with no part of the token
+
+
+def test_the_token_filter_redacts_query_and_referer():
+    import logging
+
+    from mnist_tui.serve import RedactToken
+
+    line = f'127.0.0.1 [t] "GET /?token={TOKEN}&fontsize=14 HTTP/1.1" 200 5 "http://h:1/?token={TOKEN}" "ua"'
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1, line, None, None)
+    assert RedactToken(TOKEN).filter(record)
+    assert TOKEN not in record.getMessage() and "token=<redacted>&fontsize=14" in record.getMessage()
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_a_port_out_of_range_is_refused_in_one_line(tmp_path, port):
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "serve", "--port", port, "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (1, 2) and done.stdout == ""
+    assert done.stderr.strip().startswith("mnist-tui: error: ") and "65535" in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_the_exposure_warning_names_the_real_port():
+    warning = exposure_warning("0.0.0.0", 8767)
+    assert "ssh -L 8767:localhost:8767" in warning and "8000" not in warning
+    assert "ssh -L 8000:localhost:8000" in exposure_warning("0.0.0.0")
