@@ -173,15 +173,15 @@ class ResultsScreen(Screen):
             xs = [row["epoch"] for row in rows]
             acc_plot.show({"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])})
             loss_plot.show({"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])})
-        elif message.batches:
+        else:  # no epoch completed: the training curve the dashboard drew, if the log has one
             points = message.batches
             bx = [p[0] for p in points]
-            note = "per batch, from the event log: no epoch completed"
-            acc_plot.show({"train": (bx, [p[2] for p in points if p[2] is not None])}, note)
-            loss_plot.show({"train": (bx, [p[1] for p in points])}, note)
-        else:
-            acc_plot.show({}, "no epoch completed, and no batch was logged")
-            loss_plot.show({}, "no epoch completed, and no batch was logged")
+            for plot, values in (
+                (acc_plot, [p[2] for p in points if p[2] is not None]),
+                (loss_plot, [p[1] for p in points]),
+            ):
+                drawn = "per batch, from the event log: " if values else ""
+                plot.show({"train": (bx, values)} if values else {}, f"{drawn}no epoch completed")
         if message.scores:
             self._show_scores(message.scores)
         else:
