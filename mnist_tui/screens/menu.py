@@ -72,7 +72,9 @@ class MenuScreen(Screen):
             if not ready:
                 bad = corrupted(self.data_dir)
                 line = (
-                    f"{bad.problem.split(';')[0]}. {delete_first(bad.path)}" if bad else f"{line} — press f to fetch it"
+                    f"{bad.name} is corrupted (its md5 is wrong). {delete_first(bad.path)}"
+                    if bad
+                    else f"{line} — press f to fetch it"
                 )
         except Exception as error:  # noqa: BLE001 - a status line, never a crashed menu
             ready, line = False, f"could not check the MNIST files in {self.data_dir} ({type(error).__name__}: {error})"
@@ -125,7 +127,7 @@ class MenuScreen(Screen):
         else:
             bad = await asyncio.to_thread(corrupted, self.data_dir)
             log.write(
-                Text(f"fetch failed (exit {code}); " + (delete_first(bad.path) if bad else "see the lines above"))
+                Text(f"fetch failed (exit {code}). " + (delete_first(bad.path) if bad else "See the lines above."))
             )
         self.check_data()
 
@@ -141,4 +143,4 @@ def corrupted(data_dir):
 
 
 def delete_first(path) -> str:
-    return f"Fetch never replaces a file it did not write: delete {path}, then press f"
+    return f"Fetch will not replace it: delete {path}, then press f"

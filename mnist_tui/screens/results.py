@@ -26,7 +26,7 @@ TABS = ("confusion", "classes", "curves", "mistakes")
 # Why a run has no saved test scores, by its status: the note under a score computed now.
 UNTESTED = {
     "cancelled": "the run was cancelled before its test pass",
-    "interrupted": "the run was interrupted (its process ended) before its test pass",
+    "interrupted": "the run was interrupted before its test pass",  # its process ended; short for 80 columns
     "failed": "the run failed before its test pass",
 }
 
