@@ -225,7 +225,8 @@ def cmd_models(args) -> int:
                 info.description,
             ]
         )
-    print(table(["name", "params", "size", "act/img", "source", "description"], rows, "lrrrll"))
+    print(table(["name", "params", "size", "peak act", "source", "description"], rows, "lrrrll"))
+    print("peak act: one fp32 image's activations at its busiest layer (in + out); `inspect NAME` sums all layers")
     return 0
 
 

@@ -60,7 +60,7 @@ async def test_the_model_screen_from_the_menu_follows_the_drawing(runs_dir, synt
         await pilot.press("m")
         screen = await loaded(pilot)
         shown = screen_text(app)
-        assert f"{describe('2-layer').params:,} params" in shown and "act/batch 32" in shown
+        assert f"{describe('2-layer').params:,} params" in shown and "act ×32" in shown
         assert "features.0" in shown and f"{28 * 28 * 32 * 9:,}" in shown and "total" in shown
 
         await pilot.press("2")

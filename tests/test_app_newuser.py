@@ -277,9 +277,9 @@ async def test_gallery_pages_through_every_mistake_and_filters_by_digit(poor_run
             if active_tab() == "mistakes":
                 break
             await pilot.pause(0.1)
-        await wait_text(pilot, r"of 200 test images misclassified", 60)
+        await wait_text(pilot, r"of 200 misclassified", 60)
         text = await wait_text(pilot, r"true \d pred \d")
-        wrong = int(re.search(r"(\d+) of 200 test images misclassified", text).group(1))
+        wrong = int(re.search(r"(\d+) of 200 misclassified", text).group(1))
         per_page = len(re.findall(r"true \d pred \d", text))
         assert per_page >= 14, text  # the width is filled: 7 tiles a row at 120 columns
         pages = -(-wrong // per_page)

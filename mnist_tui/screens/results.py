@@ -23,6 +23,25 @@ from ..widgets.gallery import MisclassifiedGallery, Mistake
 from ..widgets.steady_footer import SteadyFooter
 
 TABS = ("confusion", "classes", "curves", "mistakes")
+# Why a run has no saved test scores, by its status: the note under a score computed now.
+UNTESTED = {
+    "cancelled": "the run was cancelled before its test pass",
+    "interrupted": "the run was interrupted before its test pass",  # its process ended; short for 80 columns
+    "failed": "the run failed before its test pass",
+}
+
+
+def batch_curve(run_dir: Path) -> list[tuple[float, float, float | None]]:
+    """The smoothed per-batch training curve the dashboard drew, rebuilt from the run's event log by the
+    same reader and board: (epochs as a float, loss, acc)."""
+    from ..board import Board
+    from ..live import read_events, without_past_ends
+
+    events, _ = read_events(run_dir)
+    board, view = Board(), None
+    for event in without_past_ends(events):
+        view = board.apply(event)
+    return view.batch_points if view else []
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,7 @@ class ResultsScreen(Screen):
         summary: dict
         metrics: list[dict]
         scores: Scores | None
+        batches: list[tuple[float, float, float | None]]  # per-batch training curve, when no epoch completed
 
     @dataclass
     class Evaluated(Message):
@@ -109,6 +129,7 @@ class ResultsScreen(Screen):
         config = runs.read_json(self.run_dir / "config.json")
         saved = runs.read_json(self.run_dir / "confusion.json")
         metrics = runs.read_metrics(self.run_dir)
+        batches = [] if metrics else batch_curve(self.run_dir)  # a long run's log is only read when needed
         from .. import evaluate  # imports torch: here, never on the UI thread
 
         def scores(acc, loss, counts, per_class, fresh) -> Scores:
@@ -123,7 +144,7 @@ class ResultsScreen(Screen):
         saved_scores = None
         if "counts" in saved:
             saved_scores = scores(saved["test_acc"], saved["test_loss"], saved["counts"], saved["per_class"], False)
-        self.post_message(self.Loaded(summary, metrics, saved_scores))
+        self.post_message(self.Loaded(summary, metrics, saved_scores, batches))
         if not (self.run_dir / runs.CHECKPOINT).exists():
             self.post_message(self.EvaluationFailed("this run saved no checkpoint, so there is nothing to test"))
             return
@@ -146,13 +167,21 @@ class ResultsScreen(Screen):
     def on_results_screen_loaded(self, message: Loaded) -> None:
         self.summary = message.summary
         rows = message.metrics
-        xs = [row["epoch"] for row in rows]
-        self.query_one("#results-acc-plot", CurvesPlot).show(
-            {"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])}
-        )
-        self.query_one("#results-loss-plot", CurvesPlot).show(
-            {"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])}
-        )
+        acc_plot = self.query_one("#results-acc-plot", CurvesPlot)
+        loss_plot = self.query_one("#results-loss-plot", CurvesPlot)
+        if rows:
+            xs = [row["epoch"] for row in rows]
+            acc_plot.show({"train": (xs, [r["train_acc"] for r in rows]), "val": (xs, [r["val_acc"] for r in rows])})
+            loss_plot.show({"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])})
+        else:  # no epoch completed: the training curve the dashboard drew, if the log has one
+            points = message.batches
+            bx = [p[0] for p in points]
+            for plot, values in (
+                (acc_plot, [p[2] for p in points if p[2] is not None]),
+                (loss_plot, [p[1] for p in points]),
+            ):
+                drawn = "per batch, from the event log: " if values else ""
+                plot.show({"train": (bx, values)} if values else {}, f"{drawn}no epoch completed")
         if message.scores:
             self._show_scores(message.scores)
         else:
@@ -162,15 +191,16 @@ class ResultsScreen(Screen):
     def on_results_screen_evaluated(self, message: Evaluated) -> None:
         if message.scores:
             self._show_scores(message.scores)
-        status = (
-            f"{message.wrong:,} of {message.total:,} test images misclassified"
-            if message.wrong
-            else f"No misclassified test images: all {message.total:,} are right."
-        )
-        self.query_one(MisclassifiedGallery).show(message.mistakes, status)
+        if message.wrong:  # short: the two digit filters share its line, at 80 columns too
+            self.query_one(MisclassifiedGallery).show(
+                message.mistakes, f"{message.wrong:,} of {message.total:,} misclassified"
+            )
+        else:
+            note = f"No misclassified test images: all {message.total:,} are right."
+            self.query_one(MisclassifiedGallery).show([], "none wrong", note)
 
     def on_results_screen_evaluation_failed(self, message: EvaluationFailed) -> None:
-        self.query_one(MisclassifiedGallery).show([], f"Could not evaluate: {message.reason}")
+        self.query_one(MisclassifiedGallery).show([], "Could not evaluate", f"Could not evaluate: {message.reason}")
         if self.scores is None:
             self._show_info(f"no test scores: {escape(message.reason)}")
             self.query_one("#confusion-caption", Static).update(f"no test scores: {escape(message.reason)}")
@@ -196,7 +226,8 @@ class ResultsScreen(Screen):
     def _show_scores(self, scores: Scores) -> None:
         self.scores = scores
         self.query_one("#results-acc", Digits).update(pct(scores.test_acc))
-        note = "scored now: the run was cancelled before its test pass" if scores.fresh else ""
+        status = str(self.summary.get("status", ""))
+        note = f"scored now: {UNTESTED.get(status, 'the run saved no test scores')}" if scores.fresh else ""
         val = (self.summary or {}).get("val_acc")
         val = f"  best val {pct(val)}" if val is not None else ""
         self._show_info(f"[b]test accuracy {pct(scores.test_acc)}[/b]  loss {scores.test_loss:.4f}{val}", note)

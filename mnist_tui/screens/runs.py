@@ -59,11 +59,12 @@ class RunsScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("enter", "open", "Results"),
         Binding("enter", "open_when_listed", show=False, priority=True),  # the empty table would swallow it
-        Binding("d", "delete", "Delete"),
-        Binding("m", "mark_default", "Mark default"),
+        # Short words, and d and m only in the hint line above, so that c, l and ? still show at 80 columns.
+        Binding("d", "delete", "Delete", show=False),
+        Binding("m", "mark_default", "Mark default", show=False),
         Binding("R", "resume", "Resume"),
-        Binding("space", "toggle_mark", "Mark to compare"),
-        Binding("c", "compare", "Compare marked"),
+        Binding("space", "toggle_mark", "Mark"),
+        Binding("c", "compare", "Compare"),
         Binding("l", "inspect", "Model"),
     ]
 
@@ -216,6 +217,14 @@ class RunsScreen(Screen):
     def _failure(info: runs.RunInfo) -> str:
         return str(info.reason or "no reason recorded")
 
+    @staticmethod
+    def _no_checkpoint(status: str) -> str:
+        """Why a run that ended has no checkpoint, in the words of its status."""
+        return {
+            "cancelled": "Cancelled before the first epoch ended",
+            "interrupted": "Interrupted (its process ended) before the first epoch ended",
+        }.get(status, "It saved no checkpoint")
+
     # -------------------------------------------------- actions
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -227,8 +236,9 @@ class RunsScreen(Screen):
         if info is None:
             return
         if info.status in ("failed", "unreadable"):
+            why = "Its files can't be read" if info.status == "unreadable" else "It failed"
             self.notify(
-                f"It failed, so it has no results: {self._failure(info)}",
+                f"{why}, so it has no results: {self._failure(info).removeprefix('unreadable: ')}",
                 title="Can't open this run",
                 severity="warning",
                 markup=False,
@@ -236,9 +246,7 @@ class RunsScreen(Screen):
         elif info.status == "running":
             self.notify("Still training: its results open when it ends (see the Dashboard).", severity="warning")
         elif not info.has_checkpoint:
-            self.notify(
-                "Cancelled before the first epoch ended, so there is no checkpoint to show.", severity="warning"
-            )
+            self.notify(f"{self._no_checkpoint(info.status)}, so there is no checkpoint to show.", severity="warning")
         else:
             self.app.open_screen("results", str(info.path))
 

@@ -14,7 +14,7 @@ from textual.widgets.select import InvalidSelectValueError
 from ..config import PRESETS, TrainConfig, make_config
 from ..data import VAL_FRACTION
 from ..models import REGISTRY, describe
-from ..settings import load_form, save_form
+from ..settings import form_file, load_form, save_form
 from ..widgets.steady_footer import SteadyFooter
 
 TRAIN_IMAGES = 60_000 - round(60_000 * VAL_FRACTION)  # MNIST's training images after the validation hold-out
@@ -29,6 +29,17 @@ NUMBER_FIELDS = [
     ("train_subset", "Train images", "integer", f"0: all {TRAIN_IMAGES:,}"),
 ]
 SELECTS = ("preset", "model", "device")
+
+
+def fits(value: object, kind: str) -> bool:
+    """Whether a saved value can go in a number field of this kind ("integer" or "number")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    try:
+        (int if kind == "integer" else float)(str(value).strip())
+    except ValueError:
+        return False
+    return True
 
 
 class TrainScreen(Screen):
@@ -77,22 +88,36 @@ class TrainScreen(Screen):
     # -------------------------------------------------- remembered settings
 
     def _restore(self) -> None:
+        """Fill the form from the saved file; a value that does not fit its field is dropped, and said so."""
         saved, notice = load_form()
-        if notice:
-            self.notify(notice, title="Train settings", severity="warning", markup=False)
+        dropped = []
         with self.prevent(Select.Changed):
             for name in SELECTS:
-                select = self.query_one(f"#{name}", Select)
-                if isinstance(saved.get(name), str):
-                    try:
-                        select.value = saved[name]
-                    except InvalidSelectValueError:  # a model or preset that no longer exists
-                        pass
-        if isinstance(saved.get("augment"), bool):
-            self.query_one("#augment", Switch).value = saved["augment"]
-        for field, *_ in NUMBER_FIELDS:
-            if isinstance(saved.get(field), (int, float, str)):
-                self.query_one(f"#{field}", Input).value = str(saved[field])
+                if name not in saved:
+                    continue
+                try:
+                    if not isinstance(saved[name], str):
+                        raise InvalidSelectValueError(name)
+                    self.query_one(f"#{name}", Select).value = saved[name]
+                except InvalidSelectValueError:  # a model or preset that no longer exists
+                    dropped.append(name)
+        if "augment" in saved:
+            if isinstance(saved["augment"], bool):
+                self.query_one("#augment", Switch).value = saved["augment"]
+            else:
+                dropped.append("augment")
+        for field, _, kind, _ in NUMBER_FIELDS:
+            if field in saved:
+                if fits(saved[field], kind):
+                    self.query_one(f"#{field}", Input).value = str(saved[field])
+                else:
+                    dropped.append(field)
+        if dropped and not notice:
+            notice = (
+                f"ignored {', '.join(dropped)} in the saved train settings ({form_file()}): not a value the form takes"
+            )
+        if notice:
+            self.notify(notice, title="Train settings", severity="warning", markup=False)
         self._show_epoch_fraction()
 
     def _remember(self) -> None:

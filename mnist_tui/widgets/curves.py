@@ -20,23 +20,24 @@ class CurvesPlot(PlotextPlot):
         self.ylabel = ylabel
         self.percent = percent
         self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.note = ""  # said in the title: what the curves are, or why there are none
 
     def on_mount(self) -> None:
         super().on_mount()
         self.replot()
 
-    def show(self, series: dict[str, tuple[list[float], list[float]]]) -> None:
-        self.series = series
+    def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "") -> None:
+        """`note` goes in the title; without one, an empty plot says it has no points yet."""
+        self.series, self.note = series, note
         self.replot()
 
     def replot(self) -> None:
         plt = self.plt
         plt.clear_data()
-        plt.title(self.title)
         plt.xlabel("epoch")
         points = [(label, xs[: len(ys)], ys) for label, (xs, ys) in self.series.items() if xs and ys]
-        if not points:
-            plt.title(f"{self.title} (from the first batch)")
+        note = self.note or ("" if points else "no points yet")
+        plt.title(f"{self.title} ({note})" if note else self.title)
         singles, drawn = 0, []
         for label, xs, ys in points:
             values = [y * 100 for y in ys] if self.percent else ys

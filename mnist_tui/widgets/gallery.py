@@ -30,7 +30,8 @@ def digit_filter(prompt: str, id: str) -> Select:
 
 
 class MisclassifiedGallery(Vertical, can_focus=True):
-    """Shows the mistakes it is handed, as many to a page as fit; `status` is the line above them."""
+    """Shows the mistakes it is handed, as many to a page as fit; `status` is the short line beside the
+    filters, and `note` a paragraph that wraps in the grid's place when there are no mistakes to show."""
 
     BINDINGS = [
         Binding("n,pagedown,right", "page(1)", "Next page"),
@@ -45,6 +46,7 @@ class MisclassifiedGallery(Vertical, can_focus=True):
         self.mistakes: list[Mistake] = []
         self.shown: list[Mistake] = []  # after the filters
         self.per_page = 1
+        self.note = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="gallery-bar"):
@@ -56,8 +58,9 @@ class MisclassifiedGallery(Vertical, can_focus=True):
 
     # -------------------------------------------------- what it is handed
 
-    def show(self, mistakes: list[Mistake], status: str) -> None:
+    def show(self, mistakes: list[Mistake], status: str, note: str = "") -> None:
         self.mistakes = mistakes
+        self.note = note
         self.status = status
         self._filter()
 
@@ -109,6 +112,8 @@ class MisclassifiedGallery(Vertical, can_focus=True):
         grid = self.query_one("#gallery-grid")
         with self.app.batch_update():
             grid.remove_children()
+            if not self.mistakes and self.note:
+                grid.mount(Static(self.note, classes="gallery-note", markup=False))
             grid.mount_all(
                 Horizontal(
                     *[

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-COLUMNS = ("layer", "type", "output", "params", "MACs", "act/image", "act/batch")
+COLUMNS = ("layer", "type", "output", "params", "MACs", "act/image", "act ×batch")
 
 
 class LayerTable(DataTable):
