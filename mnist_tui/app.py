@@ -39,7 +39,7 @@ class MnistApp(App):
     SUB_TITLE = "train small CNNs on MNIST and look inside them"
     BINDINGS = [
         Binding("question_mark", "toggle_help_panel", "Help", key_display="?"),
-        Binding("escape", "hide_help_panel", show=False, priority=True),  # closes the keys panel before a screen
+        Binding("escape", "hide_help_panel", "Close help", show=False, priority=True),  # before the screen's escape
         Binding("q", "back", "Back", show=False),  # not a priority: an Input types the q, and the menu's own q quits
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]

@@ -122,6 +122,17 @@ async def open_train_form(pilot):
     return pilot.app.screen
 
 
+async def test_train_images_beyond_the_split_are_refused_before_anything_starts(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir, service_factory=lambda: pytest.fail("nothing may start"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_train_form(pilot)
+        form.query_one("#train_subset").value = "99999999"
+        await pilot.press("ctrl+s")
+        text = await wait_text(pilot, "larger than the training split")
+        assert "at most 900 images" in text and type(app.screen).__name__ == "TrainScreen"
+    assert not list(runs_dir.iterdir())
+
+
 async def test_epochs_rejects_a_fraction(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir, service_factory=lambda: pytest.fail("nothing may start"))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -168,23 +179,23 @@ async def test_train_form_has_train_images_words_for_augmentation_and_remembers(
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_train_form(pilot)
         text = screen_text(app)
-        assert "Train images" in text and "0: all 54,000" in text
+        assert "Train images" in text and "0: all 900" in text  # the synthetic split, read from its files
         assert re.search(r"Augmentation .*\boff\b", text)
         form.query_one("#augment").value = True
         await wait_text(pilot, r"Augmentation .*\bon\b")
         form.query_one("#model").value = "1-layer"
-        form.query_one("#train_subset").value = "600"
+        form.query_one("#train_subset").value = "500"
         form.query_one("#epochs").value = "2"
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: bool(started))
-        assert started[0].train_subset == 600 and started[0].augment and started[0].epochs == 2
+        assert started[0].train_subset == 500 and started[0].augment and started[0].epochs == 2
     assert (user_config / "train-form.json").is_file()
 
     app = make_app(runs_dir, synthetic_dir, service_factory=Service)
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_train_form(pilot)
         assert form.query_one("#model").value == "1-layer"
-        assert form.query_one("#train_subset").value == "600"
+        assert form.query_one("#train_subset").value == "500"
         assert form.query_one("#epochs").value == "2"
         assert form.query_one("#augment").value is True
 

@@ -263,3 +263,11 @@ def test_models_table_names_its_peak_and_explains_it(capsys):
     assert "act/img" not in header and "act/image" not in header  # inspect's act/image is a total
     assert "peak act" in header
     assert any(line.startswith("peak act:") for line in out.splitlines())
+
+
+async def test_the_keys_panel_says_what_escape_does(synthetic_dir, runs_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: "Close help" in screen_text(app), 10)

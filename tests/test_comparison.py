@@ -134,3 +134,15 @@ def test_compare_with_one_readable_config_says_there_is_nothing_to_compare(three
     out = capsys.readouterr().out
     assert "config fields that differ" not in out and "every config field is the same" not in out
     assert "only one run's config can be read" in out
+
+
+async def test_the_comparison_screen_names_a_run_whose_config_cannot_be_read(three_runs, runs_dir, synthetic_dir):
+    from mnist_tui.screens.compare_runs import RunComparisonScreen
+
+    (three_runs[1] / "config.json").write_bytes(b"\x00garbage{")
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(RunComparisonScreen(three_runs))
+        await wait_until(pilot, lambda: "validation accuracy" in screen_text(app))
+        await wait_until(pilot, lambda: "its config cannot be read" in screen_text(app))
+        assert "#2 " + three_runs[1].name in screen_text(app).replace("\n", " ")

@@ -53,7 +53,8 @@ class RunComparisonScreen(Screen):
             if result.differing
             else "every config field is the same: only the run folders differ"
         )
-        self.query_one("#compare-runs-caption", Static).update(Text(f"{caption}   ({cmp.IMG_S})"))
+        notes = "".join(f"\n{note}" for note in cmp.config_notes(result))  # runs whose config.json is unreadable
+        self.query_one("#compare-runs-caption", Static).update(Text(f"{caption}   ({cmp.IMG_S}){notes}"))
         config = self.query_one("#compare-runs-config", DataTable)
         config.add_column("field")
         for i in range(1, len(result.runs) + 1):

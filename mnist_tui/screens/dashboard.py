@@ -219,7 +219,11 @@ class DashboardScreen(Screen):
                 self.notify(f"Stopping {len(active)} run(s) after their current batch ...")
 
         self.app.push_screen(
-            ConfirmScreen(f"Stop all {len(active)} training run(s)? Their checkpoints are kept.", yes="Stop all"),
+            ConfirmScreen(
+                f"Stop all {len(active)} training run(s)? Each keeps the checkpoint of its epochs so far "
+                "(a run still in its first epoch has none yet).",
+                yes="Stop all",
+            ),
             answer,
         )
 
@@ -263,10 +267,12 @@ class CompareScreen(DashboardScreen):
         super().__init__(run_ids=[])
 
     def compose(self) -> ComposeResult:
+        from .train import split_size
+
         with Horizontal(id="compare-form"):
             yield Label("Epochs ")
             yield Input("3", type="integer", id="compare-epochs")
-            yield Label(" Train images (0: all 54,000) ")
+            yield Label(f" Train images (0: all {split_size(self.app.data_dir):,}) ")
             yield Input("0", type="integer", id="compare-subset")
             yield Label(" [b]enter[/b] starts", id="compare-hint")  # the whole form fits 80 columns
         yield from super().compose()
@@ -285,6 +291,7 @@ class CompareScreen(DashboardScreen):
 
         from ..compare import reference_configs
         from ..config import make_config
+        from ..data import DataError, check_train_subset
 
         try:
             epochs = int(self.query_one("#compare-epochs", Input).value or 3)
@@ -296,8 +303,9 @@ class CompareScreen(DashboardScreen):
                 data_dir=str(self.app.data_dir) if self.app.data_dir else None,
                 runs_dir=str(self.app.runs_dir),
             )
+            check_train_subset(subset, base.data_dir or None)
             configs = reference_configs(base, os.cpu_count() or 1)
-        except ValueError as error:
+        except (ValueError, DataError) as error:
             self.notify(str(error), severity="error", markup=False)
             return
         self.job = self.app.start_compare(configs, os.cpu_count() or 1)

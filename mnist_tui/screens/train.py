@@ -19,6 +19,14 @@ from ..widgets.steady_footer import SteadyFooter
 
 TRAIN_IMAGES = 60_000 - round(60_000 * VAL_FRACTION)  # MNIST's training images after the validation hold-out
 
+
+def split_size(data_dir) -> int:
+    """The training split of the data the app uses (its label file's header), else MNIST's."""
+    from ..data import train_split_size
+
+    return train_split_size(data_dir) or TRAIN_IMAGES
+
+
 # (field, label, kind, hint). Every field is typed as a "number" Input, so a "." stays visible and an
 # integer field can reject 0.5 in words instead of silently reading it as 5.
 NUMBER_FIELDS = [
@@ -26,7 +34,7 @@ NUMBER_FIELDS = [
     ("batch_size", "Batch size", "integer", ""),
     ("lr", "Learning rate", "number", ""),
     ("patience", "Patience", "integer", "epochs; 0: off"),
-    ("train_subset", "Train images", "integer", f"0: all {TRAIN_IMAGES:,}"),
+    ("train_subset", "Train images", "integer", "0: all {size:,}"),
 ]
 SELECTS = ("preset", "model", "device")
 
@@ -66,7 +74,9 @@ class TrainScreen(Screen):
                 with Horizontal(classes="row"):
                     yield Label(label)
                     yield Input(str(getattr(defaults, field)), type="number", id=field)
-                    yield Static(hint, id=f"{field}-hint", classes="field-hint")
+                    yield Static(
+                        hint.format(size=split_size(self.app.data_dir)), id=f"{field}-hint", classes="field-hint"
+                    )
             with Horizontal(classes="row"):
                 yield Label("Device")
                 yield Select(
@@ -187,9 +197,12 @@ class TrainScreen(Screen):
         )
 
     def action_start(self) -> None:
+        from ..data import DataError, check_train_subset
+
         try:
             config = self.read_config()
-        except (ValueError, KeyError) as error:
+            check_train_subset(config.train_subset, config.data_dir or None)  # before a run folder is made
+        except (ValueError, KeyError, DataError) as error:
             self.query_one("#form-error", Static).update(Text(f"✘ {error}"))
             return
         self._remember()
