@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table, write
 
 from mnist_tui.config import PRESETS, TrainConfig, make_config
+from mnist_tui.data import train_split_size
 from mnist_tui.device import threads_per_process
 from mnist_tui.models import UnknownModel
 from mnist_tui.train import fit, prepare_process
@@ -48,7 +49,8 @@ def parse_setting(text: str) -> tuple[str, object]:
 def run(
     preset: str, seed: int, quick: bool, data_dir: str | None, threads: int = 0, settings: dict | None = None
 ) -> dict:
-    overrides = {**(settings or {}), **({"train_subset": 2000, "epochs": 1} if quick else {})}
+    quick_subset = min(2000, train_split_size(data_dir) or 2000)  # small synthetic data holds fewer
+    overrides = {**(settings or {}), **({"train_subset": quick_subset, "epochs": 1} if quick else {})}
     if threads:
         overrides["threads"] = threads
     if data_dir:

@@ -54,6 +54,7 @@ class MnistApp(App):
         self._service_factory = service_factory
         self.service = None
         self.compare_jobs: list[CompareJob] = []
+        self.scans = 0  # looks at the runs folder so far (every SCAN_SECONDS)
         # Published for every engine event, after the board has applied it: screens subscribe in on_mount.
         self.run_updated: Signal = Signal(self, "run-updated")
 
@@ -63,48 +64,65 @@ class MnistApp(App):
         from .screens.menu import MenuScreen
 
         self.push_screen(MenuScreen())
-        self._scan_runs()
-        self.set_interval(SCAN_SECONDS, self._scan_runs)
+        self._scan()
+        self.set_interval(SCAN_SECONDS, self._scan)
 
-    @work(thread=True, exclusive=True, group="scan")
-    def _scan_runs(self) -> None:
+    def _scan(self) -> None:
+        """What the board follows, taken here on the UI thread, then a look at the folder in a thread."""
+        self.scans += 1
+        views = [(v.run_id, v.run_dir, v.active) for v in self.board]
+        self._scan_runs(views, self.service.live_dirs() if self.service is not None else [])
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)  # a bad folder never closes the app
+    def _scan_runs(self, views: list[tuple[str, str, bool]], live_dirs: list[str]) -> None:
         """Keep the board true to the runs folder, whenever it changes: runs that are training (started by
         an earlier session, another terminal or the CLI) join it, ended runs whose folder was deleted leave
         it, and an ended run whose folder was renamed (resumed elsewhere) is followed afresh from it."""
+        from .events import RunFailed, RunFinished
+        from .live import last_events
         from .runs import RUNNING_SUFFIX, Status, find_renamed, read_run, stem
 
-        views = list(self.board)
-        here = {stem(v.run_dir) for v in views if v.run_dir and (v.active or Path(v.run_dir).exists())}
+        here = {stem(d) for d in live_dirs} | {stem(d) for _, d, active in views if d and (active or Path(d).exists())}
         found = []
         try:
             for path in sorted(self.runs_dir.glob("*" + RUNNING_SUFFIX)):
-                if stem(path) not in here and (info := read_run(path)) and info.status == Status.RUNNING:
-                    found.append(info)
+                if stem(path) in here or not (info := read_run(path)) or info.status != Status.RUNNING:
+                    continue
+                if isinstance(next(iter(last_events(path)[-1:]), None), (RunFinished, RunFailed)):
+                    continue  # reopened to resume, and its new life has not logged its start yet: next time
+                found.append(info)
         except OSError:
             pass  # an unreadable runs folder: the menu and Runs say so; nothing to follow
-        gone = [v for v in views if not v.active and v.run_dir and not Path(v.run_dir).exists()]
-        for view in gone:
-            folder = find_renamed(Path(view.run_dir).parent, stem(view.run_dir))
+        gone = [(run_id, d) for run_id, d, active in views if not active and d and not Path(d).exists()]
+        for _, old in gone:
+            folder = find_renamed(Path(old).parent, stem(old))
             if folder and all(stem(i.path) != stem(folder) for i in found) and (info := read_run(folder)):
                 found.append(info)
         if found or gone:
-            self.call_from_thread(self._update_board, found, [v.run_id for v in gone])
+            self.call_from_thread(self._update_board, found, [run_id for run_id, _ in gone])
 
     def _update_board(self, infos, gone: list[str]) -> None:
         from .runs import Status, stem
 
-        self.board.forget(gone)
+        changed = self._forget(gone)
         live = 0
         for info in infos:
             run_id = self._ensure_service().attach(info.path)  # the id it already has, for a run this app started
             if run_id not in self.board.runs:
-                self.board.forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(info.path)])
+                self._forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(info.path)])
                 self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
                 live += info.status == Status.RUNNING
+                changed = True
         if live:
             self.notify(f"Following {live} run(s) that are training: press d for the dashboard.", timeout=6)
-        for screen in self.screen_stack:  # rows to add or drop, wherever a screen lists runs
-            screen.post_message(RunsChanged())
+        if changed:
+            for screen in self.screen_stack:  # rows to add or drop, wherever a screen lists runs
+                screen.post_message(RunsChanged())
+
+    def _forget(self, run_ids: list[str]) -> bool:
+        """Let ended runs go from the board, except those a comparison still waits for; True if any went."""
+        waited_for = {r for job in self.compare_jobs if job.rows is None for r in job.run_ids}
+        return bool(self.board.forget([r for r in run_ids if r not in waited_for]))
 
     def open_screen(self, name: str, *args, **kwargs) -> None:
         """Screens are imported when opened, so torch stays out of the menu's start-up."""
@@ -207,7 +225,10 @@ class MnistApp(App):
 
         service = self._ensure_service()
         run_id = service.resume(run_dir)
-        self.board.forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(run_dir)])
+        replaced = [v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(run_dir)]
+        for job in self.compare_jobs:  # a comparison waits for the resumed run instead
+            job.run_ids = [run_id if r in replaced else r for r in job.run_ids]
+        self._forget(replaced)
         view = self.board.add(run_id, Path(run_dir).name.split("_")[1], 0)
         view.run_dir = str(run_dir)
         return run_id

@@ -120,12 +120,13 @@ class Board:
     def active(self) -> list[RunView]:
         return [v for v in self.runs.values() if v.active]
 
-    def forget(self, run_ids) -> None:
-        """Drop ended runs' views: their folder was deleted, or a resumed run took their place."""
-        for run_id in run_ids:
-            view = self.runs.get(run_id)
-            if view is not None and not view.active:
-                del self.runs[run_id]
+    def forget(self, run_ids) -> list[str]:
+        """Drop ended runs' views (their folder was deleted, or a resumed run took their place); returns
+        the ids dropped."""
+        dropped = [r for r in run_ids if r in self.runs and not self.runs[r].active]
+        for run_id in dropped:
+            del self.runs[run_id]
+        return dropped
 
     def __iter__(self):
         return iter(self.runs.values())

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(with --runs-dir and --data-dir, as `mnist-tui app` takes them).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog=PROG)  # `mnist-tui train`, not the usage
+    parser.commands = sub.choices  # name -> its parser, which names itself in an error
 
     data = sub.add_parser("data", help="fetch or inspect the verified MNIST files")
     data.add_argument("action", choices=["fetch", "info"])
@@ -692,8 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["app", *argv]  # no command: the app, with whatever options were given (`mnist-tui --runs-dir X`)
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the command's own parser, so the hint points at its --help
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-        commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # `predict --json ... | head`: the reader left, so leave quietly

@@ -191,14 +191,6 @@ def evaluate_run(run_dir, data_dir=None, device: str = "cpu") -> Report:
     return _report(score(run_logits(run, splits.test_x), splits.test_y), splits.test_y)
 
 
-def recorded_test_acc(run_dir) -> float | None:
-    """The test accuracy the run recorded in summary.json when it finished (None if it has none)."""
-    from .data import read_json
-
-    value = read_json(Path(run_dir) / "summary.json").get("test_acc")
-    return float(value) if value is not None else None
-
-
 @dataclass(frozen=True)
 class Recorded:
     """What a run's own files say about its test score: the accuracy, if any, and the run's status and reason."""
@@ -229,19 +221,6 @@ def recorded_score(run_dir) -> Recorded:
     return Recorded(float(test_acc) if test_acc is not None else None, status, reason)
 
 
-def why_untested(status: str, reason: str | None = None) -> str:
-    """Why a run has no recorded test accuracy, as a clause for a sentence ("it failed before its test pass:
-    ..."). The CLI's evaluate line uses it; the app's Results screen can say the same."""
-    detail = f": {reason}" if reason else ""
-    return {
-        "running": "it is still training; this scores its best checkpoint so far",
-        "cancelled": "it was cancelled before its test pass",
-        "interrupted": f"it was interrupted before its test pass{detail}",
-        "failed": f"it failed before its test pass{detail}",
-        "unreadable": f"its summary.json cannot be read{detail}",
-    }.get(status, f"its summary.json holds none (status {status}{detail})")
-
-
 def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[list[Metrics], Report]:
     """Each run's test metrics, and the ensemble of them all: the mean of their softmax probabilities.
 
@@ -267,6 +246,8 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
 def agreement_line(test_acc: float, recorded: Recorded) -> str:
     """Whether a fresh score reproduces the one recorded in summary.json, in one line; if there is none, why."""
     if recorded.test_acc is None:
+        from .runs import why_untested
+
         why = why_untested(recorded.status, recorded.reason)
         if recorded.status == "unreadable":
             return (

@@ -32,8 +32,8 @@ def choose_run_why(runs_dir: Path | str = "runs", run: str | None = None) -> tup
         training = [r.name for r in listed if r.status == Status.RUNNING]
         if training:  # as in evaluate, a run still training can be named: its best checkpoint so far answers
             raise RunError(
-                f"no finished run in {runs_place(runs_dir)}: the only runs are still training "
-                f"({', '.join(training)}); wait for one to finish, or use its best checkpoint so far with --run NAME"
+                f"no finished run in {runs_place(runs_dir)}; still training: {', '.join(training)}. Wait for "
+                "one to finish, or use its best checkpoint so far with --run NAME"
             )
         raise RunError(no_runs(runs_dir, "no trained model") + "; train one first with `mnist-tui train`")
     mark = Path(runs_dir) / DEFAULT_MARK

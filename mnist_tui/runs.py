@@ -92,7 +92,9 @@ class Summary:
                 elif f.name in ("augment", "stopped_early", "tta"):
                     value = bool(value)
                 elif f.name == "status":
-                    value = value if value in {s.value for s in Status} else Status.FAILED.value
+                    value = (
+                        value if isinstance(value, str) and value in {s.value for s in Status} else Status.FAILED.value
+                    )
                 else:
                     value = value if value is None or isinstance(value, str) else str(value)
                 setattr(out, f.name, value)
@@ -187,6 +189,12 @@ def reopen(run_dir: Path) -> Path:
         return run_dir
     if not _STAMP.match(run_dir.name):
         raise RunError(f"{run_dir.name} is not a run folder")
+    from .live import live_record, write_live
+
+    # The old live.json names the dead process of the run's last life: a viewer reading the reopened folder
+    # before the new trainer's heartbeat starts would mark it interrupted again. Until then, this process
+    # (the trainer itself, or the service that launches it) is its writer.
+    write_live(run_dir, live_record())
     return move(run_dir, run_dir.with_name(stem(run_dir) + RUNNING_SUFFIX))
 
 
@@ -564,3 +572,16 @@ def clear_stale_default(runs_dir: Path | str) -> str | None:
         return None
     mark.unlink(missing_ok=True)
     return name or "(an empty name)"
+
+
+def why_untested(status: str, reason: str | None = None) -> str:
+    """Why a run has no recorded test accuracy, as a clause for a sentence ("it failed before its test pass:
+    ..."), for `evaluate` and the app's Results screen."""
+    detail = f": {reason}" if reason else ""
+    return {
+        "running": "it is still training; this scores its best checkpoint so far",
+        "cancelled": "it was cancelled before its test pass",
+        "interrupted": f"it was interrupted before its test pass{detail}",
+        "failed": f"it failed before its test pass{detail}",
+        "unreadable": f"its summary.json cannot be read{detail}",
+    }.get(status, f"its summary.json holds none (status {status}{detail})")

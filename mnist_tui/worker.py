@@ -172,6 +172,11 @@ class TrainingService:
         )
         return self._add(handle)
 
+    def live_dirs(self) -> list[str]:
+        """The folders of the runs it starts or follows that have not ended."""
+        with self._lock:
+            return [h.run_dir for h in self._runs.values() if h.active and h.run_dir]
+
     def attach(self, run_dir: Path | str) -> str:
         """Follow a live run that another process started (its history so far arrives as events first)."""
         run_dir = Path(run_dir)
@@ -188,8 +193,9 @@ class TrainingService:
 
     def _add(self, handle: RunHandle) -> str:
         with self._lock:
+            if handle.run_id not in self._runs:  # an ended run attached again keeps its place
+                self._order.append(handle.run_id)
             self._runs[handle.run_id] = handle
-            self._order.append(handle.run_id)
         return handle.run_id
 
     def cancel(self, run_id: str) -> None:

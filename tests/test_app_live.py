@@ -243,8 +243,10 @@ async def test_a_run_started_elsewhere_while_the_app_is_open_joins_the_dashboard
             assert "No runs yet" not in screen_text(app)
             await pilot.press("s")
             await wait_for(pilot, lambda: "cancelled" in screen_text(app), 60)
-            assert trainer.wait(timeout=60) == 0
-            await pilot.pause(3)  # a few more looks at the folder attach nothing twice
+            await wait_for(pilot, lambda: trainer.poll() is not None, 60)
+            assert trainer.returncode == 0
+            seen = app.scans
+            await wait_for(pilot, lambda: app.scans >= seen + 3, 30)  # more looks at the folder attach nothing twice
             assert len(app.board) == 1
         finally:
             trainer.kill()
@@ -329,12 +331,12 @@ async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tin
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        try:
-            assert resumed.wait(timeout=120) == 0
+        try:  # the app keeps looking at the folder while the run resumes (a blocking wait would hide that)
+            await wait_for(pilot, lambda: resumed.poll() is not None, 120)
         finally:
             resumed.kill()
+        assert resumed.returncode == 0
         await wait_for(pilot, lambda: [v.status for v in app.board] == ["finished"], 30)
         (view,) = app.board
-        assert view.run_id != "old-entry" or Path(view.run_dir).exists()
         assert Path(view.run_dir).exists() and "_acc" in Path(view.run_dir).name
         assert len(app.screen.query("RunRow")) == 1

@@ -96,7 +96,7 @@ async def test_results_curves_with_nothing_to_draw_say_so(runs_dir, synthetic_di
         await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
         await show_tab(pilot, "curves")
         await wait_until(pilot, lambda: "nothing to test" in screen_text(app))
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: "no epoch completed" in screen_text(app))
         text = screen_text(app)
         assert "(from the first batch)" not in text
         assert "no epoch completed" in text, text
@@ -142,7 +142,7 @@ async def test_results_of_an_interrupted_run_scored_now_say_interrupted(runs_dir
         await wait_until(pilot, lambda: "scored now" in screen_text(app))
         text = screen_text(app)
         assert "cancelled" not in text
-        assert "scored now: the run was interrupted before its test pass" in text  # whole, at 80 columns
+        assert "scored now: it was interrupted before its test pass" in text  # whole, at 80 columns
 
 
 # -------------------------------------------------- 10: a corrupt data file
@@ -165,7 +165,7 @@ async def test_a_corrupt_data_file_says_what_to_delete_and_the_fetch_error_wraps
     app = make_app(runs_dir, copy)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: "corrupted" in screen_text(app))
-        await pilot.pause(0.3)  # the status line's second line is laid out after its first paint
+        await wait_until(pilot, lambda: "then press f" in flat(app))  # its second line is laid out after the first
         status = flat(app)
         assert "press f to fetch it" not in status  # f cannot fix it while the bad file is there
         assert "then press f" in status, status
@@ -185,7 +185,7 @@ async def test_runs_footer_at_80x24_shows_compare_model_and_help(runs_dir, synth
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and app.screen.loaded)
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: all(k in screen_lines(app)[-1] + " " for k in (" c ", " l ", "? ")))
         footer = screen_lines(app)[-1]
         for key in (" c ", " l ", "? "):
             assert key in footer + " ", footer
@@ -215,7 +215,7 @@ async def test_results_gallery_header_fits_80x24(runs_dir, tmp_path):
         await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
         await show_tab(pilot, "mistakes")
         await wait_until(pilot, lambda: "misclassified" in screen_text(app) or "wrong" in screen_text(app))
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: re.search(r"[\d,]+ of 10,000\b", screen_text(app)) is not None)
         gallery = app.screen.query_one("MisclassifiedGallery")
         total = "10,000"
         assert re.search(rf"[\d,]+ of {total}\b", screen_text(app)), gallery.status
@@ -229,7 +229,7 @@ async def test_could_not_evaluate_wraps_at_120x40(runs_dir, synthetic_dir):
         await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
         await show_tab(pilot, "mistakes")
         await wait_until(pilot, lambda: "Could not evaluate" in screen_text(app))
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: "nothing to test" in re.sub(r"\s+", " ", screen_text(app)))
         lines = screen_lines(app)
         first = next(i for i, line in enumerate(lines) if "Could not evaluate" in line)  # below the header's copy
         assert "there is nothing to test" in re.sub(r"\s+", " ", " ".join(lines[first:]))

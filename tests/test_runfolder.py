@@ -366,3 +366,22 @@ def test_a_live_run_lists_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path
     live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
     info = runs.read_run(folder)
     assert info.status == "running" and info.val_acc == pytest.approx(expected)
+
+
+def test_a_reopened_folder_is_not_marked_interrupted_before_its_trainer_starts(tmp_path):
+    """Resuming renames the folder back to _running; its old live.json names the last life's dead process.
+    A viewer looking in that moment must not take it for a dead run (and rename it back)."""
+    folder = tmp_path / "20260101-120000_3-layer_cancelled"
+    folder.mkdir()
+    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 5})
+    runs.write_json(folder / runs.SUMMARY, {"model": "3-layer", "status": "cancelled", "epochs_run": 1})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live.write_live(folder, live.live_record(dead.pid, "run1"))
+    reopened = runs.reopen(folder)
+    info = runs.read_run(reopened)
+    assert info.status == "running" and reopened.exists() and reopened.name.endswith("_running")
+
+
+def test_a_summary_whose_status_is_not_a_string_reads_as_failed():
+    assert runs.Summary.from_dict({"status": []}).status == "failed"

@@ -23,14 +23,9 @@ from ..widgets.gallery import MisclassifiedGallery, Mistake
 from ..widgets.steady_footer import SteadyFooter
 
 TABS = ("confusion", "classes", "curves", "mistakes")
+
+
 # Why a run has no saved test scores, by its status: the note under a score computed now.
-UNTESTED = {
-    "cancelled": "the run was cancelled before its test pass",
-    "interrupted": "the run was interrupted before its test pass",  # its process ended; short for 80 columns
-    "failed": "the run failed before its test pass",
-}
-
-
 def batch_curve(run_dir: Path) -> list[tuple[float, float, float | None]]:
     """The smoothed per-batch training curve the dashboard drew, rebuilt from the run's event log by the
     same reader and board: (epochs as a float, loss, acc)."""
@@ -175,13 +170,13 @@ class ResultsScreen(Screen):
             loss_plot.show({"train": (xs, [r["train_loss"] for r in rows]), "val": (xs, [r["val_loss"] for r in rows])})
         else:  # no epoch completed: the training curve the dashboard drew, if the log has one
             points = message.batches
-            bx = [p[0] for p in points]
-            for plot, values in (
-                (acc_plot, [p[2] for p in points if p[2] is not None]),
-                (loss_plot, [p[1] for p in points]),
+            for plot, pairs in (
+                (acc_plot, [(p[0], p[2]) for p in points if p[2] is not None]),  # old logs carry no accuracy
+                (loss_plot, [(p[0], p[1]) for p in points]),
             ):
-                drawn = "per batch, from the event log: " if values else ""
-                plot.show({"train": (bx, values)} if values else {}, f"{drawn}no epoch completed")
+                drawn = "per batch, from the event log: " if pairs else ""
+                series = {"train": ([x for x, _ in pairs], [y for _, y in pairs])} if pairs else {}
+                plot.show(series, f"{drawn}no epoch completed")
         if message.scores:
             self._show_scores(message.scores)
         else:
@@ -227,7 +222,7 @@ class ResultsScreen(Screen):
         self.scores = scores
         self.query_one("#results-acc", Digits).update(pct(scores.test_acc))
         status = str(self.summary.get("status", ""))
-        note = f"scored now: {UNTESTED.get(status, 'the run saved no test scores')}" if scores.fresh else ""
+        note = f"scored now: {runs.why_untested(status)}" if scores.fresh else ""  # no reason: short for 80 columns
         val = (self.summary or {}).get("val_acc")
         val = f"  best val {pct(val)}" if val is not None else ""
         self._show_info(f"[b]test accuracy {pct(scores.test_acc)}[/b]  loss {scores.test_loss:.4f}{val}", note)
