@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from screen import screen_lines, screen_text, wait_until
 from textual.widgets import TabbedContent
 
@@ -25,6 +26,12 @@ def run_folder(runs_dir: Path, name: str, status: str, epochs_run: int = 0, **su
         {"model": "1-layer", "status": status, "epochs": 2, "epochs_run": epochs_run, **summary},
     )
     return path
+
+
+async def open_results(pilot, folder: Path, tab: str) -> None:
+    pilot.app.open_screen("results", str(folder))
+    await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ResultsScreen")
+    await show_tab(pilot, tab)
 
 
 async def show_tab(pilot, tab: str) -> None:
@@ -76,9 +83,7 @@ async def test_results_curves_of_a_run_stopped_in_epoch_one_come_from_its_event_
     write_first_epoch_events(folder)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_screen("results", str(folder))
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
-        await show_tab(pilot, "curves")
+        await open_results(pilot, folder, "curves")
         plot = app.screen.query_one("#results-loss-plot")
         await wait_until(pilot, lambda: len(plot.series.get("train", ([], []))[0]) > 5)
         xs = plot.series["train"][0]
@@ -92,9 +97,7 @@ async def test_results_curves_with_nothing_to_draw_say_so(runs_dir, synthetic_di
     folder = run_folder(runs_dir, "20260101-100000_1-layer_cancelled", "cancelled")
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_screen("results", str(folder))
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
-        await show_tab(pilot, "curves")
+        await open_results(pilot, folder, "curves")
         await wait_until(pilot, lambda: "nothing to test" in screen_text(app))
         await wait_until(pilot, lambda: "no epoch completed" in screen_text(app))
         text = screen_text(app)
@@ -105,32 +108,33 @@ async def test_results_curves_with_nothing_to_draw_say_so(runs_dir, synthetic_di
 # -------------------------------------------------- 8: notices follow the run's status
 
 
-async def test_runs_enter_says_what_the_status_is(runs_dir, synthetic_dir):
+def interrupted_run(runs_dir: Path) -> None:
     run_folder(runs_dir, "20260101-100000_1-layer_interrupted", "interrupted", reason="killed")
-    app = make_app(runs_dir, synthetic_dir)
-    async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await pilot.press("r")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and app.screen.loaded)
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: "no checkpoint" in screen_text(app))
-        text = screen_text(app)
-        assert "Cancelled" not in text
-        assert "nterrupted" in text
 
 
-async def test_runs_enter_on_an_unreadable_run_does_not_say_it_failed(runs_dir, synthetic_dir):
+def unreadable_run(runs_dir: Path) -> None:
     path = runs_dir / "20260101-100000_1-layer_finished"
     path.mkdir()
     (path / "summary.json").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+    "make, notice, wrong, right",
+    [
+        (interrupted_run, "no checkpoint", "Cancelled", "nterrupted"),
+        (unreadable_run, "Can't open this run", "It failed", "can't be read"),  # not a failure: unreadable
+    ],
+)
+async def test_runs_enter_says_what_the_status_is(runs_dir, synthetic_dir, make, notice, wrong, right):
+    make(runs_dir)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("r")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen" and app.screen.loaded)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "Can't open this run" in screen_text(app))
+        await wait_until(pilot, lambda: notice in screen_text(app))
         text = screen_text(app)
-        assert "It failed" not in text
-        assert "can't be read" in text
+        assert wrong not in text and right in text
 
 
 async def test_results_of_an_interrupted_run_scored_now_say_interrupted(runs_dir, synthetic_dir):
@@ -211,9 +215,7 @@ async def test_results_gallery_header_fits_80x24(runs_dir, tmp_path):
     save_untrained_checkpoint(folder)
     app = make_app(runs_dir, full_test_set)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_screen("results", str(folder))
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
-        await show_tab(pilot, "mistakes")
+        await open_results(pilot, folder, "mistakes")
         await wait_until(pilot, lambda: "misclassified" in screen_text(app) or "wrong" in screen_text(app))
         await wait_until(pilot, lambda: re.search(r"[\d,]+ of 10,000\b", screen_text(app)) is not None)
         gallery = app.screen.query_one("MisclassifiedGallery")
@@ -225,9 +227,7 @@ async def test_could_not_evaluate_wraps_at_120x40(runs_dir, synthetic_dir):
     folder = run_folder(runs_dir, "20260101-100000_1-layer_cancelled", "cancelled")
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_screen("results", str(folder))
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResultsScreen")
-        await show_tab(pilot, "mistakes")
+        await open_results(pilot, folder, "mistakes")
         await wait_until(pilot, lambda: "Could not evaluate" in screen_text(app))
         await wait_until(pilot, lambda: "nothing to test" in re.sub(r"\s+", " ", screen_text(app)))
         lines = screen_lines(app)
