@@ -93,18 +93,27 @@ class MnistApp(App):
                 found.append(info)
         except OSError:
             pass  # an unreadable runs folder: the menu and Runs say so; nothing to follow
-        gone = [(run_id, d) for run_id, d, active in views if not active and d and not Path(d).exists()]
-        for _, old in gone:
-            folder = find_renamed(Path(old).parent, stem(old))
-            if folder and all(stem(i.path) != stem(folder) for i in found) and (info := read_run(folder)):
-                found.append(info)
-        if found or gone:
-            self.call_from_thread(self._update_board, found, [run_id for run_id, _ in gone])
+        moved = {}  # ended runs whose folder is gone: renamed since (its RunInfo now), or deleted (None)
+        for run_id, old, active in views:
+            if not active and old and not Path(old).exists():
+                folder = find_renamed(Path(old).parent, stem(old))
+                if folder is None or not folder.name.endswith(RUNNING_SUFFIX):  # a live one is attached instead
+                    moved[run_id] = read_run(folder) if folder else None
+        if found or moved:
+            self.call_from_thread(self._update_board, found, moved)
 
-    def _update_board(self, infos, gone: list[str]) -> None:
+    def _update_board(self, infos, moved: dict) -> None:
+        """Attach the live runs found; for an ended run's renamed folder, take its place and status from it
+        (a reader marked it, or it was resumed and ended elsewhere); let deleted ones go."""
         from .runs import Status, stem
 
-        changed = self._forget(gone)
+        changed = self._forget([run_id for run_id, info in moved.items() if info is None])
+        for run_id, info in moved.items():
+            view = self.board.runs.get(run_id)
+            if info is not None and view is not None and not view.active:
+                view.run_dir, view.status, view.reason = str(info.path), str(info.status), info.reason or view.reason
+                view.summary = {**view.summary, "test_acc": info.test_acc, "val_acc": info.val_acc}
+                changed = True
         live = 0
         for info in infos:
             run_id = self._ensure_service().attach(info.path)  # the id it already has, for a run this app started
@@ -113,7 +122,7 @@ class MnistApp(App):
                 self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
                 live += info.status == Status.RUNNING
                 changed = True
-        if live:
+        if live and type(self.screen).__name__ != "DashboardScreen":  # there, the new rows say it
             self.notify(f"Following {live} run(s) that are training: press d for the dashboard.", timeout=6)
         if changed:
             for screen in self.screen_stack:  # rows to add or drop, wherever a screen lists runs
@@ -226,8 +235,10 @@ class MnistApp(App):
         service = self._ensure_service()
         run_id = service.resume(run_dir)
         replaced = [v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(run_dir)]
-        for job in self.compare_jobs:  # a comparison waits for the resumed run instead
-            job.run_ids = [run_id if r in replaced else r for r in job.run_ids]
+        for job in self.compare_jobs:  # a comparison waits for the resumed run instead, even one that ended
+            if any(r in replaced for r in job.run_ids):
+                job.run_ids[:] = [run_id if r in replaced else r for r in job.run_ids]  # a Compare screen shares it
+                job.rows = job.path = None  # its table and compare.json are written again when it ends
         self._forget(replaced)
         view = self.board.add(run_id, Path(run_dir).name.split("_")[1], 0)
         view.run_dir = str(run_dir)

@@ -254,7 +254,10 @@ class _StopSignals:
         if self.flag.is_set():
             raise KeyboardInterrupt
         self.flag.set("cancelled")
-        print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr)
+        try:
+            print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr)
+        except OSError:
+            pass  # the terminal or the pipe is gone
 
     def _terminate(self, signum, _frame):
         self.signum = signum
@@ -482,6 +485,7 @@ def cmd_watch(args) -> int:
 
 def cmd_stop(args) -> int:
     from .live import request_stop
+    from .runs import RESUME
 
     if not args.run and not args.all:
         raise CliError("name the runs to stop, or give --all")
@@ -495,10 +499,12 @@ def cmd_stop(args) -> int:
         return 0 if args.all else 1
     for info in live:
         request_stop(info.path)
-        print(
-            f"asked {info.name} to stop after its current batch (its checkpoint is kept; resume with "
-            f"`mnist-tui train --resume {info.name.rsplit('_', 1)[0]}`)"
+        kept = (
+            f"its checkpoint is kept; resume with `mnist-tui train --resume {info.name.rsplit('_', 1)[0]}`"
+            if (info.path / RESUME).exists()
+            else "no epoch has ended yet, so it leaves no checkpoint to resume from"
         )
+        print(f"asked {info.name} to stop after its current batch ({kept})")
     return 0
 
 

@@ -4,6 +4,7 @@ No torch, no Textual: the CLI uses it before torch loads, and the screens use `p
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,7 @@ class EpochPrinter:
         self.prefix = prefix
         self._bar_shown = False
         self.failed = False  # a RunFailed was printed
+        self.closed = False  # the output's reader has gone: print nothing more
 
     def __call__(self, event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -66,11 +68,10 @@ class EpochPrinter:
             width = 24
             done = int(width * event.batch / event.batches)
             bar = "█" * done + "░" * (width - done)
-            self.stream.write(
+            self._write(
                 f"\r{self.prefix}Epoch {event.epoch}/{event.epochs} {bar} {event.batch}/{event.batches} "
                 f"loss {event.loss:.4f} {event.images_per_sec:,.0f} img/s ETA {event.eta_seconds:.0f}s "
             )
-            self.stream.flush()
             self._bar_shown = True
         elif isinstance(event, ev.EpochCompleted):
             self._print(epoch_line(event))
@@ -79,17 +80,32 @@ class EpochPrinter:
             self._print(
                 f"{event.status}: run folder {event.run_dir}" + (f" ({s['reason']})" if s.get("reason") else "")
             )
-            self._print(
-                f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
-                f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)"
-            )
+            if s.get("best_epoch"):
+                self._print(
+                    f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
+                    f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)"
+                )
+            else:
+                self._print(f"no epoch ended, so there is no checkpoint ({s.get('train_seconds', 0):.1f}s)")
         elif isinstance(event, ev.RunFailed):
             self.failed = True
             self._print(f"failed: {event.reason} (run folder {event.run_dir})")
 
     def _print(self, line: str) -> None:
-        if self._bar_shown:
-            self.stream.write("\r\033[K")
-            self._bar_shown = False
-        self.stream.write(self.prefix + line + "\n")
-        self.stream.flush()
+        self._write(("\r\033[K" if self._bar_shown else "") + self.prefix + line + "\n")
+        self._bar_shown = False
+
+    def _write(self, text: str) -> None:
+        """Print, unless the reader has gone (`train | tee log` and Ctrl-C, which ends tee too): a closed
+        pipe stops the printing, never the run, which goes on to end as it was asked to."""
+        if self.closed:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the stream was closed
+            self.closed = True
+            try:  # what is still buffered would fail again at exit: send it nowhere
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            except (OSError, ValueError):
+                pass

@@ -55,10 +55,13 @@ class Recorder:
             else self.run_dir
         )
         (self.run_dir / live.STOP).unlink(missing_ok=True)
-        self(event_for(str(target)))
+        event = event_for(str(target))
+        if self.log is not None:
+            self.log(event)
         if target != self.run_dir:
             runs.move(self.run_dir, target)  # the name the end event announced
         self.run_dir = target
+        self._report(event)  # after the folder is final: a failing reporter cannot leave it half-ended
         return target
 
     def failed(self, summary: dict, status: str, reason: str) -> None:

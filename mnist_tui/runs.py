@@ -388,7 +388,7 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
             config = load_json_object(path / CONFIG)
         except FileNotFoundError:
             config = {}
-        metrics = read_metrics(path) if summary is None else []
+        metrics = read_metrics(path) if summary is None or running else []  # a resumed run's summary is its last life's
     except (OSError, ValueError) as error:
         model, augment = _label(path.name)
         reason = str(error) if isinstance(error, ValueError) else (error.strerror or str(error))
@@ -437,7 +437,7 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
         status=status,
         epochs_run=summary.epochs_run if not running else (progress[0] - 1 if progress else 0),
         test_acc=summary.test_acc,
-        val_acc=summary.val_acc,
+        val_acc=_kept_val_acc(metrics, config.get("keep")) if running and metrics else summary.val_acc,
         params=summary.params,
         train_seconds=summary.train_seconds,
         epochs=epochs,
@@ -469,6 +469,8 @@ def _progress(path: Path) -> tuple[int, int, int, int] | None:
             epoch, epochs, batch, batches = event.epoch, event.epochs, event.batch, event.batches
         elif isinstance(event, ev.EpochCompleted):
             epoch, epochs, batch = event.epoch + 1, event.epochs, 0
+        elif isinstance(event, (ev.RunFinished, ev.RunFailed)):  # a reopened run, its new life not started yet
+            batch = 0  # it goes on from the start of this epoch
     return (min(epoch, epochs), epochs, batch, batches) if epochs else None
 
 

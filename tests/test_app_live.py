@@ -340,3 +340,26 @@ async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tin
         (view,) = app.board
         assert Path(view.run_dir).exists() and "_acc" in Path(view.run_dir).name
         assert len(app.screen.query("RunRow")) == 1
+
+
+async def test_a_comparison_is_written_again_when_one_of_its_runs_is_resumed(tiny_config, synthetic_dir, runs_dir):
+    import threading
+
+    from mnist_tui.app import CompareJob
+    from mnist_tui.train import fit
+
+    stop = threading.Event()
+    cancelled = fit(tiny_config(epochs=2, patience=0), lambda e: isinstance(e, ev.EpochCompleted) and stop.set(), stop)
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
+        old = app.board.add("old", "1-layer", 2)
+        old.status, old.run_dir, old.summary = "cancelled", str(cancelled.run_dir), dict(cancelled.summary)
+        job = CompareJob(["old"], 1)
+        app.compare_jobs.append(job)
+        app._finish_compare_jobs()  # the comparison ended with this run cancelled
+        assert json.loads((runs_dir / "compare.json").read_text())["runs"][0]["status"] == "cancelled"
+        app.resume_run(cancelled.run_dir)
+        await wait_for(pilot, lambda: job.rows is not None and job.path is not None, 60)
+        (row,) = json.loads((runs_dir / "compare.json").read_text())["runs"]
+        assert row["status"] == "finished" and row["test_acc"] is not None and Path(row["run_dir"]).exists()

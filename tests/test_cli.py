@@ -231,3 +231,19 @@ def test_predict_with_only_a_training_run_names_it_and_its_run_flag_works_as_in_
     assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir), "--run", folder.name]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{digit_png}: ")
+
+
+def test_stop_promises_a_checkpoint_only_when_an_epoch_has_ended(tmp_path, capsys):
+    import os
+
+    from mnist_tui import live, runs
+
+    folder = tmp_path / "20260101-120000_3-layer_running"
+    folder.mkdir()
+    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 3})
+    live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
+    assert main(["stop", folder.name, "--runs-dir", str(tmp_path)]) == 0
+    assert "no epoch has ended yet, so it leaves no checkpoint" in capsys.readouterr().out
+    (folder / runs.RESUME).write_bytes(b"saved")
+    assert main(["stop", folder.name, "--runs-dir", str(tmp_path)]) == 0
+    assert "its checkpoint is kept; resume with `mnist-tui train --resume" in capsys.readouterr().out

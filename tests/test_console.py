@@ -22,3 +22,16 @@ def test_console_imports_neither_torch_nor_a_ui_library():
     assert done.returncode == 0, done.stderr
     loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
     assert not loaded & {"torch", "numpy", "textual", "rich", "plotext"}
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_says_it_has_no_checkpoint():
+    import io
+
+    from mnist_tui import events as ev
+    from mnist_tui.console import EpochPrinter
+
+    out = io.StringIO()
+    EpochPrinter(out)(
+        ev.RunFinished("r", "runs/x_cancelled", "cancelled", {"status": "cancelled", "train_seconds": 2.2})
+    )
+    assert "no epoch ended, so there is no checkpoint" in out.getvalue() and "best epoch None" not in out.getvalue()

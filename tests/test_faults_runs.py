@@ -203,6 +203,22 @@ def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_checkpoint(synthetic_di
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_on_a_piped_train_whose_reader_left_still_cancels_cleanly(synthetic_dir, runs_dir):
+    """`mnist-tui train | tee log`, then Ctrl-C: the terminal ends tee too, so the trainer's output pipe
+    breaks as it reports the end. It must still end as cancelled, exit 0, not die of BrokenPipeError."""
+    import signal
+
+    proc = _train_until_epoch_1(synthetic_dir, runs_dir)
+    proc.stdout.close()  # the reader is gone
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+    (info,) = runs.list_runs(runs_dir)
+    assert info.status == "cancelled" and info.has_checkpoint
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_twice_aborts_in_one_line_and_the_run_can_be_resumed(synthetic_dir, runs_dir):
     import signal
 

@@ -366,6 +366,9 @@ def test_a_live_run_lists_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path
     live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
     info = runs.read_run(folder)
     assert info.status == "running" and info.val_acc == pytest.approx(expected)
+    # Resumed: the summary its last life wrote is still there, with that life's figures.
+    runs.write_json(folder / runs.SUMMARY, {"model": "3-layer", "status": "cancelled", "val_acc": 0.5})
+    assert runs.read_run(folder).val_acc == pytest.approx(expected)
 
 
 def test_a_reopened_folder_is_not_marked_interrupted_before_its_trainer_starts(tmp_path):

@@ -75,7 +75,9 @@ class DashboardScreen(Screen):
 
     async def on_mount(self) -> None:
         self._rows: dict[str, RunRow] = {}
-        self._logged: dict[str, int] = {}  # per run: epoch lines written to the log (and 1 more once its end is)
+        # Per run: the last epoch written to the log, and the end it last wrote (so a run that comes back,
+        # resumed, logs its new epochs and its new end, and nothing twice).
+        self._logged: dict[str, tuple[int, tuple | None]] = {}
         self.app.run_updated.subscribe(self, self.on_run_updated)
         for view in self.views():
             self._ensure_row(view)
@@ -86,16 +88,19 @@ class DashboardScreen(Screen):
         self._refresh_all()
 
     def on_screen_resume(self) -> None:
+        self._sync()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self._sync()
+
+    def _sync(self) -> None:
+        """Show the board as it is now: runs started, changed or let go while this screen did not look."""
         self._drop_forgotten_rows()
-        for view in self.views():  # runs started while another screen was on top
+        for view in self.views():
             row = self._ensure_row(view)
             if row.is_mounted:
                 row.show(view)
             self._log_new_lines(view)
-        self._refresh_all()
-
-    def on_runs_changed(self, message: RunsChanged) -> None:
-        self._drop_forgotten_rows()
         self._refresh_all()
 
     def _drop_forgotten_rows(self) -> None:
@@ -117,14 +122,16 @@ class DashboardScreen(Screen):
 
     def _log_new_lines(self, view: RunView) -> None:
         log = self.query_one("#epoch-log", TailLog)
-        written = self._logged.get(view.run_id, 0)
-        for point in view.history[written:]:
-            log.write_line(epoch_line(view.label, point))
-        written = max(written, len(view.history))
-        if not view.active and written == len(view.history):
+        last, ended = self._logged.get(view.run_id, (0, None))
+        for point in view.history:
+            if point["epoch"] > last:
+                log.write_line(epoch_line(view.label, point))
+                last = point["epoch"]
+        end = (view.status, len(view.history), view.run_dir)
+        if not view.active and ended != end:
             log.write_line(end_line(view))
-            written += 1
-        self._logged[view.run_id] = written
+            ended = end
+        self._logged[view.run_id] = (last, ended)
 
     def on_run_updated(self, event) -> None:
         """Every engine event, published by the app after its board applied it (also while covered)."""
@@ -322,9 +329,9 @@ class CompareScreen(DashboardScreen):
     def _run_ended(self) -> None:
         """Show the table once the app has written it (the app does that even while this screen is covered)."""
         job = getattr(self, "job", None)
-        if job is None or job.rows is None or getattr(self, "_shown", False):
+        if job is None or job.rows is None or getattr(self, "_shown", None) is job.rows:
             return
-        self._shown = True
+        self._shown = job.rows  # a table written again (a run of it resumed) is shown again
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
         from ..compare import TABLE_HEADERS, table_cells
