@@ -104,7 +104,7 @@ class ModelScreen(Screen):
                             markup=False,
                         )
                     with Vertical(id="model-right"):
-                        yield TileGrid(cmap="gray", captioned=False, id="model-filters")
+                        yield TileGrid(cmap="gray", captioned=False, paged=False, id="model-filters")
                         yield TileGrid(cmap="gray", id="model-maps")
         yield SteadyFooter()
 

@@ -61,7 +61,7 @@ class ClassChart(PlotextPlot):
         width = max(1, (self.size.width - 2 - 2 * (len(splits) - 1)) // len(splits))
         text = Text(f"class share of each split (%)\na full bar is {top:.1f}%\n", style="bold")
         for n, (name, _) in enumerate(splits):
-            text.append(("  " if n else "") + f"{MARKERS[n]} {name}", style="")
+            text.append(("  " if n else "") + f"{MARKERS[n] * 2} {name}", style="")
         text.append("\n")
         for digit in range(10):
             text.append(f"\n{digit} ")

@@ -32,10 +32,12 @@ class TileGrid(Widget):
     title: reactive[str] = reactive("")
     page: reactive[int] = reactive(0)
 
-    def __init__(self, cmap: str = "gray", captioned: bool = True, **kwargs) -> None:
+    def __init__(self, cmap: str = "gray", captioned: bool = True, paged: bool = True, **kwargs) -> None:
+        """`paged` False: no key turns the page, so the title says how many tiles show but not which page."""
         super().__init__(**kwargs)
         self.cmap = cmap
         self.captioned = captioned
+        self.paged = paged
 
     def show(self, tiles: list[np.ndarray], captions: list[str], title: str, keep_page: bool = False) -> None:
         self.captions = captions
@@ -73,7 +75,8 @@ class TileGrid(Widget):
         count, per_page = len(self.tiles), self._per_page(header)
         pages = max(1, -(-count // per_page))
         start = min(self.page, pages - 1) * per_page
-        where = f"  {start + 1}-{min(start + per_page, count)} of {count}, page {self.page + 1}/{pages}"
+        where = f"  {start + 1}-{min(start + per_page, count)} of {count}"
+        where += f", page {self.page + 1}/{pages}" if self.paged else ""
         return textwrap.wrap(self.title + (where if pages > 1 else ""), max(1, self.size.width)) or [""]
 
     @property
