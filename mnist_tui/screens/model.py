@@ -71,7 +71,8 @@ class ModelScreen(Screen):
 
     def __init__(self, run_dir: str | Path | None = None, image: np.ndarray | None = None) -> None:
         """`run_dir` None: the default run (or an untrained model when there is none). `image`: the digit whose
-        feature maps are shown first (uint8, or float in [0, 1]); None: the first test digit."""
+        feature maps are shown first (uint8, or float in [0, 1]); None: the first test digit. The maps' title
+        names a uint8 image that is a test image by its number, anything else as the digit drawn."""
         super().__init__()
         self.run_dir = Path(run_dir) if run_dir else None
         self.image = image
@@ -152,17 +153,19 @@ class ModelScreen(Screen):
                 insp.to_tiles(kernels, FILTER_TILE * (kernels.shape[-1] // 3 or 1), symmetric=True),
                 kernels.shape,
             )
-        image, source = self._test_digit(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None, image)
+        image, source = self._start_image(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None, image)
         title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs/image"
         rows = insp.table_rows(inspection)
         return self.Loaded(run, title, rows, f"act ×{batch}", filters, image, source, note)
 
     @staticmethod
-    def _test_digit(data_dir, image: np.ndarray | None) -> tuple[np.ndarray, str]:
+    def _start_image(data_dir, image: np.ndarray | None) -> tuple[np.ndarray, str]:
         """The image to start from and where it came from: the test image it is (the first one when `image` is
         None), or else the digit drawn."""
         from ..data import DataError, default_data_dir, load_arrays
 
+        if image is not None and image.dtype != np.uint8:
+            return image, DRAWN  # a drawing (floats): no test image is stored that way
         try:
             test_images = load_arrays(data_dir or default_data_dir()).test_images
         except (DataError, OSError, ValueError):
@@ -171,7 +174,7 @@ class ModelScreen(Screen):
             if not len(test_images):
                 return np.zeros((28, 28), np.uint8), DRAWN  # no test set: the canvas starts blank
             return test_images[0], "test image #1"
-        if image.dtype == np.uint8 and image.shape == test_images.shape[1:]:
+        if image.shape == test_images.shape[1:]:
             same = np.flatnonzero((test_images == image).all(axis=(1, 2)))
             if len(same):
                 return image, f"test image #{int(same[0]) + 1:,}"
