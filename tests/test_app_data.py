@@ -80,7 +80,7 @@ async def test_class_distribution_shows_chart_and_counts(runs_dir, synthetic_dir
         assert re.search(rf"total\s+{len(train_idx)}\s+{len(val_idx)}\s+{len(arrays.test_labels)}", shown)
         test = class_counts(arrays.test_labels)
         for digit in (0, 9):
-            assert re.search(rf"│\s+{digit}\s+{train[digit]}\s+{val[digit]}\s+{test[digit]}\s*$", shown, re.M)
+            assert re.search(rf"\s{digit}\s+{train[digit]}\s+{val[digit]}\s+{test[digit]}\s*$", shown, re.M)
         for legend in ("██ train", "▒▒ validation", "░░ test"):
             assert legend in shown
 

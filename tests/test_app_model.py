@@ -13,14 +13,14 @@ from mnist_tui.models import REGISTRY, build_model, describe
 from mnist_tui.screens.model import ModelScreen
 
 
-def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5):
+def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5, batch: int = 32):
     """A finished run with a checkpoint saved by hand (seeded weights, no training)."""
     import torch
 
     torch.manual_seed(0)
     path = runs_dir / f"20260101-000000_{model}_acc{acc * 100:.2f}"
     path.mkdir()
-    config = {"model": model, "batch_size": 32, "precision": "fp32", "channels_last": False, "eval_batch_size": 256}
+    config = {"model": model, "batch_size": batch, "precision": "fp32", "channels_last": False, "eval_batch_size": 256}
     runs.save_checkpoint(
         path / runs.CHECKPOINT,
         model,
@@ -65,7 +65,7 @@ async def test_the_model_screen_from_the_menu_follows_the_drawing(runs_dir, synt
 
         await pilot.press("2")
         await wait_until(pilot, lambda: "32 learned 3x3 filters" in screen_text(app))
-        assert "conv 1/2 features.0: 32 feature maps of 28x28" in screen_text(app)
+        assert "conv 1/2 features.0: 32 maps of 28x28 for test image #1" in screen_text(app)
         first = [t.copy() for t in screen.conv_maps[0].tiles]
         await pilot.press("c")  # clear the test digit from the canvas: every map changes
         await wait_until(pilot, lambda: any(not np.array_equal(a, b) for a, b in zip(first, screen.conv_maps[0].tiles)))
@@ -74,7 +74,7 @@ async def test_the_model_screen_from_the_menu_follows_the_drawing(runs_dir, synt
         await wait_until(pilot, lambda: any(not np.array_equal(a, b) for a, b in zip(blank, screen.conv_maps[0].tiles)))
 
         await pilot.press("right_square_bracket")
-        await wait_until(pilot, lambda: "conv 2/2 features.4: 64 feature maps of 14x14" in screen_text(app))
+        await wait_until(pilot, lambda: "conv 2/2 features.4: 64 maps of 14x14" in screen_text(app))
         await pilot.press("full_stop")
         await wait_until(pilot, lambda: "page 2/" in screen_text(app))
 

@@ -271,3 +271,68 @@ async def test_the_keys_panel_says_what_escape_does(synthetic_dir, runs_dir):
         await wait_until(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: "Close help" in screen_text(app), 10)
+
+
+# -------------------------------------------------- 8-10: the Model screen and the class chart at 80x24
+
+
+async def test_the_model_screen_fits_80x24(runs_dir, synthetic_dir):
+    from test_app_model import hand_run, loaded
+
+    path = hand_run(runs_dir, "vgg", batch=128)  # the widest table: 9-digit params, 10-digit MACs
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await loaded(pilot)
+        await wait_until(pilot, lambda: "act ×128" in screen_text(app))
+        lines = screen_lines(app)
+        header = next(line for line in lines if "act/image" in line)
+        assert header.rstrip().endswith("act ×128")
+        await pilot.press("ctrl+end")  # the table scrolls to its totals, the footnote stays
+        await wait_until(pilot, lambda: any(line.strip().startswith("total") for line in screen_lines(app)))
+        lines = screen_lines(app)
+        total = next(line for line in lines if line.strip().startswith("total"))
+        assert "998.3 KiB" in total and total.rstrip().endswith("124.8 MiB")  # both act columns keep their unit
+        assert path.name in screen_text(app) and "MACs" in screen_text(app)
+        assert "the run's batch size" in flat(app)  # the footnote is on screen
+
+        await pilot.press("2")
+        await wait_until(pilot, lambda: "features.0: 32 learned 3x3 filters" in screen_text(app))
+        await wait_until(pilot, lambda: "of 28x28 for test image #1" in flat(app))
+        assert "conv 1/5 features.0: 32 maps" in screen_text(app)
+        footer = screen_lines(app)[-1]
+        for key in ("esc ", "] ", ". ", "? Help"):
+            assert key in footer, footer
+
+
+async def test_the_class_chart_draws_every_bar_at_80x24(runs_dir, synthetic_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("v")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        await pilot.press("2")
+        await wait_until(pilot, lambda: "class share" in screen_text(app))
+        rows = [line for line in screen_lines(app) if re.match(r"\s*\d\s+█", line)]
+        assert sorted(row.split()[0] for row in rows) == [str(d) for d in range(10)], screen_text(app)
+        for row in rows:  # each class has its train, validation and test bar, one run each
+            assert [len(re.findall(marker + "+", row)) for marker in "█▒░"] == [1, 1, 1], row
+
+
+async def test_the_maps_title_says_which_test_image_they_show(runs_dir, synthetic_dir):
+    from test_app_model import hand_run, loaded
+
+    hand_run(runs_dir, "1-layer")
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")
+        await wait_until(pilot, lambda: "test 50.00%" in screen_text(app))
+        await pilot.press("3")
+        await wait_until(pilot, lambda: "test image #" in screen_text(app))
+        number = app.screen.query_one("TestTab").index + 1
+        await pilot.press("l")
+        await loaded(pilot)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: f"for test image #{number:,}" in flat(app))
+        assert "digit drawn" not in flat(app)
+        await pilot.press("c")  # clear the canvas: the maps now show what is drawn
+        await wait_until(pilot, lambda: "for the digit drawn" in flat(app))

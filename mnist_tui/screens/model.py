@@ -24,6 +24,7 @@ from ..widgets.tile_grid import TileGrid
 FILTER_TILE = 6  # a 3x3 kernel drawn at 2x2 pixels per weight: 6 cells wide, 3 tall
 MAP_TILE = 14  # each feature map resized to 14x14 pixels: 14 cells wide, 7 tall
 FALLBACK_MODEL = "3-layer"  # shown untrained when there is no run to show
+DRAWN = "the digit drawn"
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,10 @@ class ModelScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("1", "show_tab('layers')", "Layers", show=False),
         Binding("2", "show_tab('maps')", "Feature maps", show=False),
-        Binding("right_square_bracket", "layer(1)", "Next layer", key_display="]"),
-        Binding("left_square_bracket", "layer(-1)", "Prev layer", key_display="["),
-        Binding("full_stop,pagedown", "page(1)", "More channels", key_display="."),
+        # Short words, and the reverse keys hidden (the hint names them), so the keys fit an 80-column footer.
+        Binding("right_square_bracket", "layer(1)", "Layer", key_display="]", tooltip="Next conv layer"),
+        Binding("left_square_bracket", "layer(-1)", "Prev layer", key_display="[", show=False),
+        Binding("full_stop,pagedown", "page(1)", "Page", key_display=".", tooltip="More channels"),
         Binding("comma,pageup", "page(-1)", "Prev channels", key_display=",", show=False),
     ]
 
@@ -55,11 +57,13 @@ class ModelScreen(Screen):
         batch_label: str
         filters: tuple | None  # (layer name, tiles, kernel shape) or None for a model without convs
         image: np.ndarray
+        source: str  # where the image came from: "the digit drawn" or "test image #N"
         note: str
 
     @dataclass
     class MapsReady(Message):
         conv_maps: list[ConvMaps]
+        source: str  # what the maps were computed for
 
     @dataclass
     class LoadFailed(Message):
@@ -67,13 +71,17 @@ class ModelScreen(Screen):
 
     def __init__(self, run_dir: str | Path | None = None, image: np.ndarray | None = None) -> None:
         """`run_dir` None: the default run (or an untrained model when there is none). `image`: the digit whose
-        feature maps are shown first (uint8, or float in [0, 1]); None: the first test digit."""
+        feature maps are shown first (uint8, or float in [0, 1]); None: the first test digit. The maps' title
+        names a uint8 image that is a test image by its number, anything else as the digit drawn."""
         super().__init__()
         self.run_dir = Path(run_dir) if run_dir else None
         self.image = image
         self.run = None
         self.conv_maps: list[ConvMaps] = []
         self.conv_index = 0
+        self.source = DRAWN  # what the canvas showed when it was loaded
+        self.loaded_pixels: np.ndarray | None = None  # the canvas as loaded: while it is unchanged, `source` holds
+        self.maps_source = DRAWN
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,9 +90,8 @@ class ModelScreen(Screen):
             with TabPane("1 Layers", id="layers"):
                 yield LayerTable(id="layer-table")
                 yield Static(
-                    "MACs: multiply-accumulates per image, exact for conv and linear layers. act/image: new memory "
-                    "each layer's output takes in inference (fp32), measured by hooks on a forward pass; act ×N: "
-                    "the same for a batch of N, the run's batch size.",
+                    "MACs: multiply-accumulates per image (conv, linear). act: new memory a layer's output takes "
+                    "in fp32 inference, measured by hooks, per image and ×N for a batch of the run's batch size.",
                     id="layer-note",
                 )
             with TabPane("2 Filters and feature maps", id="maps"):
@@ -92,13 +99,13 @@ class ModelScreen(Screen):
                     with Vertical(id="model-left"):
                         yield DigitCanvas(id="model-canvas")
                         yield Static(
-                            "draw here: the maps follow\ndrag paints, right-drag erases\nc clears\n\n"
-                            "[ and ] change the layer\n, and . page the channels",
+                            "draw here: the maps follow\ndrag paints, right-drag erases\nfilters: + white, - black\n"
+                            "c clears\n[ and ] change the layer\n, and . page the channels",
                             id="model-hint",
                             markup=False,
                         )
                     with Vertical(id="model-right"):
-                        yield TileGrid(cmap="gray", captioned=False, id="model-filters")
+                        yield TileGrid(cmap="gray", captioned=False, paged=False, id="model-filters")
                         yield TileGrid(cmap="gray", id="model-maps")
         yield SteadyFooter()
 
@@ -127,7 +134,8 @@ class ModelScreen(Screen):
             run_dir = default.path if default else None
         if run_dir is not None:
             run = load_run(run_dir)
-            title, note = f"{run.name}  {Path(run_dir).name}", ""
+            folder = Path(run_dir).name
+            title, note = (folder if run.name in folder else f"{run.name}  {folder}"), ""
             batch = int(run.checkpoint.get("config", {}).get("batch_size") or make_config(run.name).batch_size)
         else:
             run = as_run(build_model(FALLBACK_MODEL).eval())
@@ -145,22 +153,35 @@ class ModelScreen(Screen):
                 insp.to_tiles(kernels, FILTER_TILE * (kernels.shape[-1] // 3 or 1), symmetric=True),
                 kernels.shape,
             )
-        if image is None:
-            image = self._test_digit(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None)
-        title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs per image"
-        return self.Loaded(run, title, insp.table_rows(inspection), f"act ×{batch}", filters, image, note)
+        image, source = self._start_image(data_dir or run.checkpoint.get("config", {}).get("data_dir") or None, image)
+        title += f"  {inspection.total_params:,} params  {inspection.total_macs:,} MACs/image"
+        rows = insp.table_rows(inspection)
+        return self.Loaded(run, title, rows, f"act ×{batch}", filters, image, source, note)
 
     @staticmethod
-    def _test_digit(data_dir) -> np.ndarray:
+    def _start_image(data_dir, image: np.ndarray | None) -> tuple[np.ndarray, str]:
+        """The image to start from and where it came from: the test image it is (the first one when `image` is
+        None), or else the digit drawn."""
         from ..data import DataError, default_data_dir, load_arrays
 
+        if image is not None and image.dtype != np.uint8:
+            return image, DRAWN  # a drawing (floats): no test image is stored that way
         try:
-            return load_arrays(data_dir or default_data_dir()).test_images[0]
+            test_images = load_arrays(data_dir or default_data_dir()).test_images
         except (DataError, OSError, ValueError):
-            return np.zeros((28, 28), np.uint8)  # no test set: the canvas starts blank
+            test_images = np.zeros((0, 28, 28), np.uint8)
+        if image is None:
+            if not len(test_images):
+                return np.zeros((28, 28), np.uint8), DRAWN  # no test set: the canvas starts blank
+            return test_images[0], "test image #1"
+        if image.shape == test_images.shape[1:]:
+            same = np.flatnonzero((test_images == image).all(axis=(1, 2)))
+            if len(same):
+                return image, f"test image #{int(same[0]) + 1:,}"
+        return image, DRAWN
 
     @work(thread=True, exclusive=True, group="model-maps")
-    def compute_maps(self, run, pixels: np.ndarray) -> None:
+    def compute_maps(self, run, pixels: np.ndarray, source: str) -> None:
         from .. import inspect as insp
         from ..preprocess import BlankImage, preprocess
 
@@ -175,7 +196,7 @@ class ModelScreen(Screen):
         from textual.worker import get_current_worker
 
         if not get_current_worker().is_cancelled:
-            self.post_message(self.MapsReady(layers))
+            self.post_message(self.MapsReady(layers, source))
 
     # -------------------------------------------------- messages
 
@@ -192,17 +213,18 @@ class ModelScreen(Screen):
             grid.show(
                 tiles,
                 [],
-                f"{layer}: the first conv's {shape[0]} learned {shape[1]}x{shape[2]} filters "
-                "(grey 0, white +, black -)",
+                f"{layer}: {shape[0]} learned {shape[1]}x{shape[2]} filters",
             )
         else:
             grid.display = False
         canvas = self.query_one(DigitCanvas)
         canvas.load(message.image)
+        self.source, self.loaded_pixels = message.source, canvas.pixels.copy()
         self.action_show_tab(self.query_one(TabbedContent).active)  # load() posts Changed: the maps follow
 
     def on_model_screen_maps_ready(self, message: MapsReady) -> None:
         self.conv_maps = message.conv_maps
+        self.maps_source = message.source
         self.conv_index = min(self.conv_index, max(len(self.conv_maps) - 1, 0))
         self._show_layer(keep_page=True)
 
@@ -211,7 +233,8 @@ class ModelScreen(Screen):
 
     def on_digit_canvas_changed(self, message: DigitCanvas.Changed) -> None:
         if self.run is not None:
-            self.compute_maps(self.run, message.pixels)
+            unchanged = self.loaded_pixels is not None and np.array_equal(message.pixels, self.loaded_pixels)
+            self.compute_maps(self.run, message.pixels, self.source if unchanged else DRAWN)
 
     # -------------------------------------------------- rendering and actions
 
@@ -222,10 +245,8 @@ class ModelScreen(Screen):
             return
         layer = self.conv_maps[self.conv_index]
         channels, h, w = layer.shape
-        title = (
-            f"conv {self.conv_index + 1}/{len(self.conv_maps)} {layer.name}: {channels} feature maps of {h}x{w}"
-            f" for the digit drawn"
-        )
+        title = f"conv {self.conv_index + 1}/{len(self.conv_maps)} {layer.name}: {channels} maps of {h}x{w} for "
+        title += self.maps_source
         grid.show(layer.tiles, [f"ch {i + 1}" for i in range(channels)], title, keep_page)
 
     def action_layer(self, step: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
@@ -16,9 +18,10 @@ GAP = 1  # blank cells between tiles
 
 
 class TileGrid(Widget):
-    """Shows the `tiles` (uint8 squares, all one size) it is handed under a `title` line, one page at a time.
+    """Shows the `tiles` (uint8 squares, all one size) it is handed under a `title`, one page at a time.
 
-    Each tile row is the tiles (two pixel rows per cell row) then a line of captions."""
+    The title (and which tiles are on show) wraps onto more lines when narrow. Each tile row is the tiles (two pixel
+    rows per cell row) then a line of captions."""
 
     DEFAULT_CSS = """
     TileGrid { height: 1fr; }
@@ -29,10 +32,12 @@ class TileGrid(Widget):
     title: reactive[str] = reactive("")
     page: reactive[int] = reactive(0)
 
-    def __init__(self, cmap: str = "gray", captioned: bool = True, **kwargs) -> None:
+    def __init__(self, cmap: str = "gray", captioned: bool = True, paged: bool = True, **kwargs) -> None:
+        """`paged` False: no key turns the page, so the title says how many tiles show but not which page."""
         super().__init__(**kwargs)
         self.cmap = cmap
         self.captioned = captioned
+        self.paged = paged
 
     def show(self, tiles: list[np.ndarray], captions: list[str], title: str, keep_page: bool = False) -> None:
         self.captions = captions
@@ -47,7 +52,7 @@ class TileGrid(Widget):
         if not self.tiles:
             return 1
         per_row = max(1, (width + GAP) // (self.tile_size + GAP))
-        return 1 + -(-len(self.tiles) // per_row) * self.band
+        return len(textwrap.wrap(self.title, width) or [""]) + -(-len(self.tiles) // per_row) * self.band
 
     @property
     def tile_size(self) -> int:
@@ -62,9 +67,31 @@ class TileGrid(Widget):
         """Cell rows per row of tiles: the tile, its caption, a blank line."""
         return (self.tile_size + 1) // 2 + (1 if self.captioned else 0) + 1
 
+    def _per_page(self, header: int) -> int:
+        return self.per_row * max(1, (self.size.height - header) // self.band)
+
+    def _header_at(self, header: int) -> list[str]:
+        """The title lines, given `header` lines of them (which set how many tiles a page holds)."""
+        count, per_page = len(self.tiles), self._per_page(header)
+        pages = max(1, -(-count // per_page))
+        start = min(self.page, pages - 1) * per_page
+        where = f"  {start + 1}-{min(start + per_page, count)} of {count}"
+        where += f", page {self.page + 1}/{pages}" if self.paged else ""
+        return textwrap.wrap(self.title + (where if pages > 1 else ""), max(1, self.size.width)) or [""]
+
+    @property
+    def header(self) -> list[str]:
+        lines = self._header_at(1)
+        for _ in range(3):  # more title lines leave room for fewer tiles, which may change the page count
+            again = self._header_at(len(lines))
+            if len(again) == len(lines):
+                return again
+            lines = again
+        return lines
+
     @property
     def per_page(self) -> int:
-        return self.per_row * max(1, (self.size.height - 1) // self.band)
+        return self._per_page(len(self.header))
 
     @property
     def pages(self) -> int:
@@ -81,16 +108,11 @@ class TileGrid(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if y == 0:
-            shown = self._shown()
-            where = (
-                f"  {shown[0] + 1}-{shown[-1] + 1} of {len(self.tiles)}, page {self.page + 1}/{self.pages}"
-                if shown and self.pages > 1
-                else ""
-            )
-            return Strip([Segment(f"{self.title}{where}"[:width], Style(bold=True))]).extend_cell_length(width)
+        header = self.header
+        if y < len(header):
+            return Strip([Segment(header[y][:width], Style(bold=True))]).extend_cell_length(width)
         shown = self._shown()
-        band, y = divmod(y - 1, self.band)
+        band, y = divmod(y - len(header), self.band)
         row = shown[band * self.per_row : (band + 1) * self.per_row]
         size = self.tile_size
         segments: list[Segment] = []
