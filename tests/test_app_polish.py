@@ -336,3 +336,15 @@ async def test_the_maps_title_says_which_test_image_they_show(runs_dir, syntheti
         assert "digit drawn" not in flat(app)
         await pilot.press("c")  # clear the canvas: the maps now show what is drawn
         await wait_until(pilot, lambda: "for the digit drawn" in flat(app))
+
+
+async def test_tab_in_the_compare_form_moves_between_its_two_fields(runs_dir, synthetic_dir):
+    app = make_app(runs_dir, synthetic_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await wait_until(pilot, lambda: getattr(app.focused, "id", None) == "compare-epochs")
+        seen = []
+        for _ in range(3):
+            await pilot.press("tab")
+            seen.append(getattr(app.focused, "id", None))
+        assert seen == ["compare-subset", "compare-epochs", "compare-subset"]

@@ -63,7 +63,9 @@ class DashboardScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(self.EMPTY, id="dashboard-empty")
-        yield VerticalScroll(id="runs-list")
+        runs_list = VerticalScroll(id="runs-list")
+        runs_list.can_focus = False  # its rows take the focus, one per run
+        yield runs_list
         with Horizontal(id="charts"):
             yield CurvesPlot("accuracy (%)", "accuracy", percent=True, id="acc-plot")
             yield CurvesPlot("loss", "loss", id="loss-plot")
@@ -287,6 +289,7 @@ class CompareScreen(DashboardScreen):
 
     async def on_mount(self) -> None:
         await super().on_mount()
+        self.query_one("#epoch-log").can_focus = False  # tab moves between the form's two fields until it starts
         self.query_one("#compare-epochs", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -318,6 +321,7 @@ class CompareScreen(DashboardScreen):
         self.job = self.app.start_compare(configs, os.cpu_count() or 1)
         self.run_ids = self.job.run_ids
         self.query_one("#compare-form").display = False
+        self.query_one("#epoch-log").can_focus = True
         for view in self.views():
             self._ensure_row(view)
         self._refresh_all()
