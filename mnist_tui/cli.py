@@ -345,7 +345,7 @@ def cmd_evaluate(args) -> int:
         print(agreement_line(report.test_acc, recorded) + "\n")
     else:
         members, report = evaluate_ensemble(run_dirs, args.data_dir)
-        print("each run alone, as it was scored when it finished:")
+        print("each run alone, with its own recorded precision, normalisation and test-time augmentation:")
         print(
             table(
                 ["run", "test acc", "loss"],
