@@ -194,8 +194,11 @@ def reopen(run_dir: Path) -> Path:
     # The old live.json names the dead process of the run's last life: a viewer reading the reopened folder
     # before the new trainer's heartbeat starts would mark it interrupted again. Until then, this process
     # (the trainer itself, or the service that launches it) is its writer.
-    write_live(run_dir, live_record())
-    return move(run_dir, run_dir.with_name(stem(run_dir) + RUNNING_SUFFIX))
+    try:
+        write_live(run_dir, live_record())
+        return move(run_dir, run_dir.with_name(stem(run_dir) + RUNNING_SUFFIX))
+    except (FileNotFoundError, FileExistsError):  # another process reopened it a moment before
+        raise RunError(f"{run_dir.name} is already being resumed (it was renamed a moment ago)") from None
 
 
 def stem(run_dir: Path | str) -> str:

@@ -388,3 +388,11 @@ def test_a_reopened_folder_is_not_marked_interrupted_before_its_trainer_starts(t
 
 def test_a_summary_whose_status_is_not_a_string_reads_as_failed():
     assert runs.Summary.from_dict({"status": []}).status == "failed"
+
+
+def test_a_run_that_another_process_just_reopened_says_so_in_one_line(tmp_path):
+    folder = tmp_path / "20260101-120000_3-layer_cancelled"
+    folder.mkdir()
+    runs.reopen(folder)  # the first resumer
+    with pytest.raises(runs.RunError, match="already being resumed"):
+        runs.reopen(folder)  # the second still holds the old name
