@@ -77,7 +77,7 @@ class MnistApp(App):
     def _scan_runs(self, views: list[tuple[str, str, bool]], live_dirs: list[str]) -> None:
         """Keep the board true to the runs folder, whenever it changes: runs that are training (started by
         an earlier session, another terminal or the CLI) join it, ended runs whose folder was deleted leave
-        it, and an ended run whose folder was renamed (resumed elsewhere) is followed afresh from it."""
+        it, and an ended run whose folder was renamed takes its new name and status from it."""
         from .events import RunFailed, RunFinished
         from .live import last_events
         from .runs import RUNNING_SUFFIX, Status, find_renamed, read_run, stem
@@ -105,7 +105,7 @@ class MnistApp(App):
     def _update_board(self, infos, moved: dict) -> None:
         """Attach the live runs found; for an ended run's renamed folder, take its place and status from it
         (a reader marked it, or it was resumed and ended elsewhere); let deleted ones go."""
-        from .runs import Status, stem
+        from .runs import stem
 
         changed = self._forget([run_id for run_id, info in moved.items() if info is None])
         for run_id, info in moved.items():
@@ -120,7 +120,7 @@ class MnistApp(App):
             if run_id not in self.board.runs:
                 self._forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(info.path)])
                 self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
-                live += info.status == Status.RUNNING
+                live += 1  # the scan finds only runs that are training
                 changed = True
         if live and type(self.screen).__name__ != "DashboardScreen":  # there, the new rows say it
             self.notify(f"Following {live} run(s) that are training: press d for the dashboard.", timeout=6)

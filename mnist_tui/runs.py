@@ -410,10 +410,11 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
             reason=f"unreadable: {reason}",
         )
     resolved = config.get("resolved") if isinstance(config.get("resolved"), dict) else {}
+    kept_val_acc = _kept_val_acc(metrics, config.get("keep"))  # from metrics.csv, read only when it is needed
     summary = summary or Summary(
         status=Status.RUNNING.value if running else Status.INTERRUPTED.value,
         epochs_run=len(metrics),
-        val_acc=_kept_val_acc(metrics, config.get("keep")),
+        val_acc=kept_val_acc,
         reason=None if running else "the run ended without a summary",
     )
     status = summary.status
@@ -440,7 +441,7 @@ def read_run(path: Path, check_live: bool = True) -> RunInfo | None:
         status=status,
         epochs_run=summary.epochs_run if not running else (progress[0] - 1 if progress else 0),
         test_acc=summary.test_acc,
-        val_acc=_kept_val_acc(metrics, config.get("keep")) if running and metrics else summary.val_acc,
+        val_acc=kept_val_acc if running and metrics else summary.val_acc,
         params=summary.params,
         train_seconds=summary.train_seconds,
         epochs=epochs,
@@ -548,16 +549,23 @@ def mark_default(runs_dir: Path | str, run_dir: Path) -> None:
     write_atomic(Path(runs_dir) / DEFAULT_MARK, (Path(run_dir).name + "\n").encode())
 
 
+def marked_default(runs_dir: Path | str) -> str:
+    """The name in runs/DEFAULT, or "" when none is marked (or the mark cannot be read)."""
+    mark = Path(runs_dir) / DEFAULT_MARK
+    try:
+        return mark.read_text(errors="replace")[:300].strip() if mark.is_file() else ""
+    except OSError:
+        return ""
+
+
 def default_run(runs_dir: Path | str, listed: list[RunInfo] | None = None) -> RunInfo | None:
     """The run marked default, else the finished run with the best test accuracy. `listed`: the folder's
     `list_runs`, when the caller has just read it (each reading opens every run's files)."""
     runs = [r for r in (list_runs(runs_dir) if listed is None else listed) if r.usable]
-    mark = Path(runs_dir) / DEFAULT_MARK
-    if mark.is_file():
-        name = mark.read_text(errors="replace")[:300].strip()
-        for run in runs:
-            if run.name == name:
-                return run
+    name = marked_default(runs_dir)
+    for run in runs if name else []:
+        if run.name == name:
+            return run
     scored = [r for r in runs if r.test_acc is not None]
     return max(scored, key=lambda r: r.test_acc) if scored else None
 

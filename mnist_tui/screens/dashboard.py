@@ -81,13 +81,10 @@ class DashboardScreen(Screen):
         # resumed, logs its new epochs and its new end, and nothing twice).
         self._logged: dict[str, tuple[int, tuple | None]] = {}
         self.app.run_updated.subscribe(self, self.on_run_updated)
-        for view in self.views():
-            self._ensure_row(view)
-            self._log_new_lines(view)
+        self._sync()
         rows = list(self._rows.values())
         if rows:
             rows[-1].focus()  # the newest run
-        self._refresh_all()
 
     def on_screen_resume(self) -> None:
         self._sync()

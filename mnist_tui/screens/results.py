@@ -25,7 +25,6 @@ from ..widgets.steady_footer import SteadyFooter
 TABS = ("confusion", "classes", "curves", "mistakes")
 
 
-# Why a run has no saved test scores, by its status: the note under a score computed now.
 def batch_curve(run_dir: Path) -> list[tuple[float, float, float | None]]:
     """The smoothed per-batch training curve the dashboard drew, rebuilt from the run's event log by the
     same reader and board: (epochs as a float, loss, acc)."""

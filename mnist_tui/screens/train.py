@@ -70,13 +70,12 @@ class TrainScreen(Screen):
                 yield Label("Augmentation", id="augment-label")
                 yield Switch(value=defaults.augment, id="augment", tooltip="rotate, shift and zoom each training image")
                 yield Static(self._augment_words(defaults.augment), id="augment-state", classes="field-hint")
+            size = split_size(self.app.data_dir)  # the label file's header, read once for the form
             for field, label, _, hint in NUMBER_FIELDS:
                 with Horizontal(classes="row"):
                     yield Label(label)
                     yield Input(str(getattr(defaults, field)), type="number", id=field)
-                    yield Static(
-                        hint.format(size=split_size(self.app.data_dir)), id=f"{field}-hint", classes="field-hint"
-                    )
+                    yield Static(hint.format(size=size), id=f"{field}-hint", classes="field-hint")
             with Horizontal(classes="row"):
                 yield Label("Device")
                 yield Select(
