@@ -22,7 +22,7 @@ def choose_run_why(runs_dir: Path | str = "runs", run: str | None = None) -> tup
     """`choose_run`, with the rule that chose it in a few words ("marked default in .../DEFAULT")."""
     from .console import pct
     from .places import no_runs, runs_place
-    from .runs import DEFAULT_MARK, RunError, Status, default_run, list_runs, resolve_run
+    from .runs import DEFAULT_MARK, RunError, Status, default_run, list_runs, marked_default, resolve_run
 
     if run:
         return resolve_run(runs_dir, run), "named with --run"
@@ -36,11 +36,7 @@ def choose_run_why(runs_dir: Path | str = "runs", run: str | None = None) -> tup
                 "one to finish, or use its best checkpoint so far with --run NAME"
             )
         raise RunError(no_runs(runs_dir, "no trained model") + "; train one first with `mnist-tui train`")
-    mark = Path(runs_dir) / DEFAULT_MARK
-    try:
-        marked = mark.read_text(errors="replace")[:300].strip() if mark.is_file() else ""
-    except OSError:
-        marked = ""
+    marked = marked_default(runs_dir)
     if marked == info.name:
         return info.path, f"marked default in {runs_place(runs_dir)}/{DEFAULT_MARK}"
     scored = sum(1 for r in listed if r.usable and r.test_acc is not None)
