@@ -32,6 +32,30 @@ async def open_runs_from_the_palette(pilot):
     return below
 
 
+def cancelled_after_epoch_1(tiny_config, epochs: int):
+    """A run of `epochs` on the synthetic data, cancelled once epoch 1 is saved: resumable."""
+    import threading
+
+    from mnist_tui.train import fit
+
+    stop = threading.Event()
+
+    def report(event):
+        if isinstance(event, ev.EpochCompleted):
+            stop.set()
+
+    cancelled = fit(tiny_config(epochs=epochs, patience=0), report, stop)
+    assert cancelled.status == "cancelled" and cancelled.summary["epochs_run"] == 1
+    return cancelled
+
+
+def ended_entry(app, run_id: str, result):
+    """Put an ended run on the board, as if this app had followed it."""
+    view = app.board.add(run_id, "1-layer", result.summary.get("epochs") or 0)
+    view.status, view.run_dir, view.summary = result.status, str(result.run_dir), dict(result.summary)
+    return view
+
+
 async def test_a_covered_dashboard_is_current_when_uncovered(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -204,18 +228,7 @@ async def test_curves_draw_from_the_first_batch_and_runs_show_the_image_count(sy
 
 
 async def test_r_resumes_a_cancelled_run_from_the_runs_screen(tiny_config, runs_dir, synthetic_dir):
-    import threading
-
-    from mnist_tui.train import fit
-
-    stop = threading.Event()
-
-    def report(event):
-        if isinstance(event, ev.EpochCompleted):
-            stop.set()  # cancel once epoch 1 is saved
-
-    cancelled = fit(tiny_config(epochs=3, patience=0), report, stop)
-    assert cancelled.status == "cancelled" and cancelled.summary["epochs_run"] == 1
+    cancelled = cancelled_after_epoch_1(tiny_config, epochs=3)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("r")
@@ -313,17 +326,11 @@ async def test_the_palette_offers_every_screen_and_the_fetch(synthetic_dir, runs
 
 async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tiny_config, synthetic_dir, runs_dir):
     """An ended run on the board, resumed from another terminal: the board follows the folder, once."""
-    import threading
-
-    from mnist_tui.train import fit
-
-    stop = threading.Event()
-    cancelled = fit(tiny_config(epochs=3, patience=0), lambda e: isinstance(e, ev.EpochCompleted) and stop.set(), stop)
+    cancelled = cancelled_after_epoch_1(tiny_config, epochs=3)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
-        old = app.board.add("old-entry", "1-layer", 3)
-        old.status, old.run_dir = "cancelled", str(cancelled.run_dir)
+        ended_entry(app, "old-entry", cancelled)
         await pilot.press("d")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen", 30)
         resumed = subprocess.Popen(
@@ -343,18 +350,13 @@ async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tin
 
 
 async def test_a_comparison_is_written_again_when_one_of_its_runs_is_resumed(tiny_config, synthetic_dir, runs_dir):
-    import threading
-
     from mnist_tui.app import CompareJob
-    from mnist_tui.train import fit
 
-    stop = threading.Event()
-    cancelled = fit(tiny_config(epochs=2, patience=0), lambda e: isinstance(e, ev.EpochCompleted) and stop.set(), stop)
+    cancelled = cancelled_after_epoch_1(tiny_config, epochs=2)
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "MenuScreen", 30)
-        old = app.board.add("old", "1-layer", 2)
-        old.status, old.run_dir, old.summary = "cancelled", str(cancelled.run_dir), dict(cancelled.summary)
+        ended_entry(app, "old", cancelled)
         job = CompareJob(["old"], 1)
         app.compare_jobs.append(job)
         app._finish_compare_jobs()  # the comparison ended with this run cancelled
