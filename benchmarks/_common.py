@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from mnist_tui.console import table  # noqa: F401 - the CLI's table printer, shared by the benchmarks
+from mnist_tui.common.text import table  # noqa: F401 - the CLI's table printer, shared by the benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -16,7 +16,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def machine() -> dict:
     import torch
 
-    from mnist_tui.device import _cpu_model, cpu_has_native_bf16
+    from mnist_tui.engine.device import _cpu_model, cpu_has_native_bf16
 
     return {
         "cpu": _cpu_model(),

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write
 
-from mnist_tui.config import PRESETS, TrainConfig, make_config
-from mnist_tui.data import train_split_size
-from mnist_tui.device import threads_per_process
-from mnist_tui.models import UnknownModel
-from mnist_tui.train import fit, prepare_process
+from mnist_tui.engine.config import PRESETS, TrainConfig, make_config
+from mnist_tui.engine.device import threads_per_process
+from mnist_tui.engine.models import UnknownModel
+from mnist_tui.engine.splits import train_split_size
+from mnist_tui.training.train import fit, prepare_process
 
 
 def parse_setting(text: str) -> tuple[str, object]:

@@ -5,7 +5,7 @@ Each policy is measured as: one run alone, then two at once (seeds 0 and 1), eac
 `python -m mnist_tui train` process with all cores' threads (the default). The policies:
 - `spin`: the OpenMP library's own default, stated explicitly (libgomp spins 300,000 times at a barrier
   before it sleeps, LLVM/Intel OpenMP 200 ms), since the CLI sets its own policy when none is set;
-- `ours`: what `mnist_tui.omp.choose_wait_policy` sets;
+- `ours`: what `mnist_tui.common.omp.choose_wait_policy` sets;
 - any `--policy NAME=VALUE[,NAME=VALUE]` given, e.g. `--policy GOMP_SPINCOUNT=10000`.
 A pair that runs past `--timeout` times the alone run is stopped and reported as such. The figures are
 ratios: pair wall time / alone wall time (target <= 2.3), and each alone time against `spin`'s.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write
 
-from mnist_tui.omp import POLICY, USER_CHOICES
+from mnist_tui.common.omp import POLICY, USER_CHOICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIN = {"GOMP_SPINCOUNT": "300000", "KMP_BLOCKTIME": "200"}  # the libraries' defaults, made explicit

@@ -19,13 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import table, write
 
-from mnist_tui import events as ev
-from mnist_tui.config import make_config
+from mnist_tui.engine.config import make_config
+from mnist_tui.runfolder import events as ev
 
 
 def service_rates(configs) -> list[float]:
     """Start the configs at once through the TrainingService; each run's epoch-1 images/s."""
-    from mnist_tui.worker import TrainingService
+    from mnist_tui.service.worker import TrainingService
 
     rates: dict[str, float] = {}
     with TrainingService(max_jobs=len(configs)) as service:
@@ -44,7 +44,7 @@ def record(rank, result):
 
 
 def ddp_rate(config, procs: int) -> float:
-    from mnist_tui.distributed import launch
+    from mnist_tui.cli.distributed import launch
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "history.json"

@@ -44,12 +44,12 @@ def main() -> int:
     import torch
     from predict_quality import hand_drawn
 
-    from mnist_tui.batches import to_input
-    from mnist_tui.models import build_model
-    from mnist_tui.predict import load_model
-    from mnist_tui.preprocess import preprocess
-    from mnist_tui.runs import RunError
-    from mnist_tui.saliency import predict_with_saliency
+    from mnist_tui.analysis.predict import load_model
+    from mnist_tui.analysis.preprocess import preprocess
+    from mnist_tui.analysis.saliency import predict_with_saliency
+    from mnist_tui.engine.batches import to_input
+    from mnist_tui.engine.models import build_model
+    from mnist_tui.runfolder.runs import RunError
 
     try:
         loaded = load_model(args.runs_dir, args.run)

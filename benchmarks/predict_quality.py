@@ -161,8 +161,8 @@ def hand_drawn(digit: int, rng: np.random.Generator, size: int = 28) -> np.ndarr
 
 
 def stroke_benchmark(model, per_digit: int, seed: int = 0) -> dict:
-    from mnist_tui.predict import predict_probs
-    from mnist_tui.preprocess import preprocess
+    from mnist_tui.analysis.predict import predict_probs
+    from mnist_tui.analysis.preprocess import preprocess
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -222,9 +222,9 @@ def cli_predictions(paths: list[Path], run_dir: Path, chunk: int = 2500) -> tupl
 
 
 def png_benchmark(model, run_dir: Path, count: int) -> dict:
-    from mnist_tui import data
-    from mnist_tui.predict import predict_probs
-    from mnist_tui.preprocess import preprocess
+    from mnist_tui.analysis.predict import predict_probs
+    from mnist_tui.analysis.preprocess import preprocess
+    from mnist_tui.engine import data
 
     arrays = data.load_arrays()
     images, labels = arrays.test_images[:count], arrays.test_labels[:count].astype(int)
@@ -256,7 +256,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="30 drawn digits per canvas and 500 PNGs per size")
     args = parser.parse_args()
 
-    from mnist_tui.predict import load_model
+    from mnist_tui.analysis.predict import load_model
 
     loaded = load_model(args.runs_dir, args.run)
     per_digit, count = (3, 500) if args.quick else (10, 10_000)

@@ -24,9 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table, write
 
-from mnist_tui.data import default_data_dir, load_arrays
-from mnist_tui.runs import load_checkpoint, resolve_run
-from mnist_tui.saliency import METHODS, predict_with_saliency
+from mnist_tui.analysis.saliency import METHODS, predict_with_saliency
+from mnist_tui.engine.data import default_data_dir, load_arrays
+from mnist_tui.runfolder.checkpoint import load_checkpoint
+from mnist_tui.runfolder.runs import resolve_run
 
 INK = 0.5  # a pixel at half brightness or more is the digit's ink
 NEAR_INK = 0.1  # any visible pixel, the anti-aliased rim included

@@ -41,7 +41,7 @@ class Bare(App):
 
 Bare().run()
 """
-MENU_APP = "import sys; from mnist_tui.cli import main; sys.exit(main([]))"
+MENU_APP = "import sys; from mnist_tui.cli.main import main; sys.exit(main([]))"
 MARKERS = {"bare": b"Runs", "mnist-tui": b"every recorded run"}  # the last item of each menu
 
 

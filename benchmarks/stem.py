@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from _common import table, write
 
-from mnist_tui.device import autocast, pick_precision, set_threads
-from mnist_tui.models import build_model
+from mnist_tui.engine.device import autocast, pick_precision, set_threads
+from mnist_tui.engine.models import build_model
 
 
 def plain_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from _common import table, write
 
-from mnist_tui.config import make_config
-from mnist_tui.device import autocast, pick_precision
-from mnist_tui.models import build_model
-from mnist_tui.train import fit, prepare_process
+from mnist_tui.engine.config import make_config
+from mnist_tui.engine.device import autocast, pick_precision
+from mnist_tui.engine.models import build_model
+from mnist_tui.training.train import fit, prepare_process
 
 
 def raw_rate(model_name: str, batch_size: int, precision: str, channels_last: bool, images: int) -> float:

@@ -22,10 +22,10 @@ from _common import table, write
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from mnist_tui.config import make_config
-from mnist_tui.data import default_data_dir
-from mnist_tui.models import build_model
-from mnist_tui.train import fit, prepare_process
+from mnist_tui.engine.config import make_config
+from mnist_tui.engine.data import default_data_dir
+from mnist_tui.engine.models import build_model
+from mnist_tui.training.train import fit, prepare_process
 
 TARGET = 0.99
 

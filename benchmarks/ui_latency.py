@@ -114,9 +114,9 @@ async def screen_changes(pilot, samples: int) -> list[float]:
 
 
 async def measure(nice: int, samples: int, data_dir: str | None, runs_dir: str, epochs: int, subset: int) -> dict:
-    from mnist_tui.app import make_app
-    from mnist_tui.config import make_config
-    from mnist_tui.worker import TrainingService
+    from mnist_tui.app.app import make_app
+    from mnist_tui.engine.config import make_config
+    from mnist_tui.service.worker import TrainingService
 
     app = make_app(runs_dir, data_dir, service_factory=lambda: TrainingService(max_jobs=2, nice=nice))
     configs = [
@@ -162,10 +162,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = None
         if args.quick:
-            from mnist_tui import data
+            from mnist_tui.engine.synthetic import write_synthetic
 
             data_dir = str(Path(tmp) / "data")
-            data.write_synthetic(data_dir, n_train=1000, n_test=200)
+            write_synthetic(data_dir, n_train=1000, n_test=200)
         bare = asyncio.run(bare_latency(samples))
         baseline = statistics.median(bare["screen_change_ms"])
         for what, values in bare.items():

@@ -12,7 +12,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
 
 DOCS = Path(__file__).parent
 SIZE = (120, 40)

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from mnist_tui.cli.main import main
 
 if __name__ == "__main__":  # spawn children re-import __main__; the guard keeps them from re-running the CLI
     sys.exit(main())

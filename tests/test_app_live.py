@@ -12,9 +12,10 @@ from screen import screen_text, settle_screen
 from test_app import fill_train_form, wait_for
 from test_snapshots import feed_two_runs
 
-from mnist_tui import events as ev
-from mnist_tui import live, runs
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import live, runs
+from mnist_tui.runfolder.names import stem
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def cancelled_after_epoch_1(tiny_config, epochs: int):
     """A run of `epochs` on the synthetic data, cancelled once epoch 1 is saved: resumable."""
     import threading
 
-    from mnist_tui.train import fit
+    from mnist_tui.training.train import fit
 
     stop = threading.Event()
 
@@ -115,7 +116,7 @@ async def test_the_epoch_log_keeps_showing_the_newest_epochs_once_full():
     """Textual's Log stopped repainting once max_lines pruned it: a long run's log froze at epoch 500."""
     from textual.app import App
 
-    from mnist_tui.widgets.tail_log import TailLog
+    from mnist_tui.app.widgets.tail_log import TailLog
 
     class LogApp(App):
         def compose(self):
@@ -239,7 +240,7 @@ async def test_r_resumes_a_cancelled_run_from_the_runs_screen(tiny_config, runs_
         (view,) = app.board
         assert view.status == "finished" and [p["epoch"] for p in view.history] == [1, 2, 3]
     (info,) = runs.list_runs(runs_dir)
-    assert info.status == "finished" and info.epochs_run == 3 and runs.stem(info.path) == runs.stem(cancelled.run_dir)
+    assert info.status == "finished" and info.epochs_run == 3 and stem(info.path) == stem(cancelled.run_dir)
 
 
 async def test_a_run_started_elsewhere_while_the_app_is_open_joins_the_dashboard(synthetic_dir, runs_dir):
@@ -350,7 +351,7 @@ async def test_a_run_resumed_from_the_cli_takes_the_place_of_its_ended_entry(tin
 
 
 async def test_a_comparison_is_written_again_when_one_of_its_runs_is_resumed(tiny_config, synthetic_dir, runs_dir):
-    from mnist_tui.app import CompareJob
+    from mnist_tui.app.app import CompareJob
 
     cancelled = cancelled_after_epoch_1(tiny_config, epochs=2)
     app = make_app(runs_dir, synthetic_dir)

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from screen import screen_text, wait_until
 
-from mnist_tui import runs
-from mnist_tui.app import make_app
-from mnist_tui.models import REGISTRY, build_model, describe
-from mnist_tui.screens.model import ModelScreen
+from mnist_tui.app.app import make_app
+from mnist_tui.app.screens.model import ModelScreen
+from mnist_tui.engine.models import REGISTRY, build_model, describe
+from mnist_tui.runfolder.checkpoint import save_checkpoint
+from mnist_tui.runfolder.record import CHECKPOINT, write_json, write_metrics
 
 
 def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5, batch: int = 32):
@@ -21,8 +22,8 @@ def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5, batch: int = 32
     path = runs_dir / f"20260101-000000_{model}_acc{acc * 100:.2f}"
     path.mkdir()
     config = {"model": model, "batch_size": batch, "precision": "fp32", "channels_last": False, "eval_batch_size": 256}
-    runs.save_checkpoint(
-        path / runs.CHECKPOINT,
+    save_checkpoint(
+        path / CHECKPOINT,
         model,
         REGISTRY[model].args,
         build_model(model).state_dict(),
@@ -30,8 +31,8 @@ def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5, batch: int = 32
         {},
         (0.1307, 0.3081),
     )
-    runs.write_json(path / "config.json", {**config, "resolved": {"precision": "fp32"}})
-    runs.write_json(
+    write_json(path / "config.json", {**config, "resolved": {"precision": "fp32"}})
+    write_json(
         path / "summary.json",
         {
             "model": model,
@@ -42,7 +43,7 @@ def hand_run(runs_dir, model: str = "2-layer", acc: float = 0.5, batch: int = 32
             "params": describe(model).params,
         },
     )
-    runs.write_metrics(
+    write_metrics(
         path, [{"epoch": 1, "train_loss": 1, "train_acc": 0.5, "val_loss": 1, "val_acc": 0.5, "lr": 1e-3, "seconds": 1}]
     )
     return path

@@ -7,7 +7,7 @@ import re
 import pytest
 from screen import screen_text, wait_until
 
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
 
 
 def notices(app) -> str:
@@ -252,7 +252,7 @@ async def test_a_default_naming_a_deleted_run_is_reported_and_cleared(trained_ru
 
 
 async def test_palette_screenshot_is_saved_and_says_where(synthetic_dir, runs_dir, tmp_path, monkeypatch):
-    from mnist_tui import places
+    from mnist_tui.common import places
 
     monkeypatch.setattr(places, "screenshots_dir", lambda: tmp_path / "shots")
     app = make_app(runs_dir, synthetic_dir)

@@ -12,16 +12,20 @@ import pytest
 from screen import screen_lines, screen_text, wait_until
 from textual.widgets import TabbedContent
 
-from mnist_tui import data, live, runs
-from mnist_tui import events as ev
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
+from mnist_tui.engine import data
+from mnist_tui.engine.synthetic import write_synthetic
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import live
+from mnist_tui.runfolder.checkpoint import save_checkpoint
+from mnist_tui.runfolder.record import write_json
 
 
 def run_folder(runs_dir: Path, name: str, status: str, epochs_run: int = 0, **summary) -> Path:
     path = runs_dir / name
     path.mkdir()
-    runs.write_json(path / "config.json", {"model": "1-layer", "augment": False, "epochs": 2})
-    runs.write_json(
+    write_json(path / "config.json", {"model": "1-layer", "augment": False, "epochs": 2})
+    write_json(
         path / "summary.json",
         {"model": "1-layer", "status": status, "epochs": 2, "epochs_run": epochs_run, **summary},
     )
@@ -59,13 +63,13 @@ def flat(app) -> str:
 def save_untrained_checkpoint(folder: Path) -> None:
     import torch
 
-    from mnist_tui.batches import MEAN, STD
-    from mnist_tui.models import get_spec
+    from mnist_tui.engine.batches import MEAN, STD
+    from mnist_tui.engine.models import get_spec
 
     torch.manual_seed(0)
     spec = get_spec("1-layer")
     state = spec.create().state_dict()
-    runs.save_checkpoint(folder / "best.pt", "1-layer", spec.args, state, {"model": "1-layer"}, {}, (MEAN, STD))
+    save_checkpoint(folder / "best.pt", "1-layer", spec.args, state, {"model": "1-layer"}, {}, (MEAN, STD))
 
 
 def write_first_epoch_events(folder: Path, batches: int = 40) -> None:
@@ -210,7 +214,7 @@ async def test_model_layer_table_at_80x24_keeps_its_units(runs_dir, synthetic_di
 
 
 async def test_results_gallery_header_fits_80x24(runs_dir, tmp_path):
-    full_test_set = data.write_synthetic(tmp_path / "data", n_train=100, n_test=10_000).parent.parent
+    full_test_set = write_synthetic(tmp_path / "data", n_train=100, n_test=10_000).parent.parent
     folder = run_folder(runs_dir, "20260101-100000_1-layer_finished", "finished", epochs_run=2)
     save_untrained_checkpoint(folder)
     app = make_app(runs_dir, full_test_set)
@@ -255,7 +259,7 @@ async def test_a_saved_value_that_does_not_fit_its_field_is_dropped_with_a_notic
 
 
 def test_models_table_names_its_peak_and_explains_it(capsys):
-    from mnist_tui.cli import main
+    from mnist_tui.cli.main import main
 
     assert main(["models"]) == 0
     out = capsys.readouterr().out

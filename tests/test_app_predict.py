@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from screen import screen_text, wait_until
 
-from mnist_tui.app import make_app
-from mnist_tui.data import load_arrays
-from mnist_tui.widgets.canvas import DigitCanvas
+from mnist_tui.app.app import make_app
+from mnist_tui.app.widgets.canvas import DigitCanvas
+from mnist_tui.engine.data import load_arrays
 
 PERCENT = re.compile(r"predicted \d \(\d+\.\d%\)")
 

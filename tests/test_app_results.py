@@ -10,11 +10,11 @@ import threading
 import pytest
 from screen import screen_text
 
-from mnist_tui import events as ev
-from mnist_tui.app import make_app
-from mnist_tui.config import make_config
-from mnist_tui.messages import RunsChanged
-from mnist_tui.train import fit
+from mnist_tui.app.app import make_app
+from mnist_tui.app.messages import RunsChanged
+from mnist_tui.engine.config import make_config
+from mnist_tui.runfolder import events as ev
+from mnist_tui.training.train import fit
 
 FAILED = "20200101-000000_3-layer_failed"
 

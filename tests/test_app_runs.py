@@ -9,15 +9,16 @@ from pathlib import Path
 
 from screen import screen_text, wait_until
 
-from mnist_tui import runs
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
+from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.record import write_json
 
 
 def finished_run(runs_dir: Path, stamp: str, model: str, status: str = "finished") -> Path:
     path = runs_dir / f"{stamp}_{model}_{status}"
     path.mkdir()
-    runs.write_json(path / "config.json", {"model": model, "augment": False, "epochs": 2})
-    runs.write_json(
+    write_json(path / "config.json", {"model": model, "augment": False, "epochs": 2})
+    write_json(
         path / "summary.json",
         {"model": model, "status": status, "epochs": 2, "epochs_run": 2, "reason": "out of memory"},
     )

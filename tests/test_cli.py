@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mnist_tui.cli import main
+from mnist_tui.cli.main import main
 
 
 def run_cli(*args, env=None):
@@ -104,9 +104,10 @@ def test_errors_are_one_line_without_traceback(tmp_path, synthetic_dir):
 
 
 def test_corrupted_data_is_named(tmp_path):
-    from mnist_tui import data
+    from mnist_tui.engine import data
+    from mnist_tui.engine.synthetic import write_synthetic
 
-    data.write_synthetic(tmp_path, 50, 10)
+    write_synthetic(tmp_path, 50, 10)
     path = data.raw_dir(tmp_path) / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:100])
     done = run_cli("data", "info", "--data-dir", str(tmp_path))
@@ -125,7 +126,7 @@ def test_corrupted_data_is_named(tmp_path):
 )
 def test_bare_options_open_the_app_with_them(argv, monkeypatch):
     """`mnist-tui --runs-dir X` is what the README and the menu tell the user to type: it opens the app."""
-    import mnist_tui.app
+    import mnist_tui.app.app
 
     opened = []
 
@@ -134,14 +135,14 @@ def test_bare_options_open_the_app_with_them(argv, monkeypatch):
             opened.append("ran")
 
     monkeypatch.setattr(
-        mnist_tui.app, "make_app", lambda runs_dir, data_dir: opened.append((runs_dir, data_dir)) or Fake()
+        mnist_tui.app.app, "make_app", lambda runs_dir, data_dir: opened.append((runs_dir, data_dir)) or Fake()
     )
     assert main(argv) == 0
     assert opened == [("R", "D"), "ran"]
 
 
 def test_bare_runs_dir_keeps_the_default_data_dir(monkeypatch):
-    import mnist_tui.app
+    import mnist_tui.app.app
 
     seen = []
 
@@ -150,7 +151,7 @@ def test_bare_runs_dir_keeps_the_default_data_dir(monkeypatch):
             pass
 
     monkeypatch.setattr(
-        mnist_tui.app, "make_app", lambda runs_dir, data_dir: seen.append((runs_dir, data_dir)) or Fake()
+        mnist_tui.app.app, "make_app", lambda runs_dir, data_dir: seen.append((runs_dir, data_dir)) or Fake()
     )
     assert main(["--runs-dir", "R"]) == 0
     assert seen == [("R", None)]
@@ -185,7 +186,7 @@ def test_argument_errors_are_one_line(argv, message, capsys):
 def digit_png(synthetic_dir, tmp_path):
     from PIL import Image
 
-    from mnist_tui import data
+    from mnist_tui.engine import data
 
     path = tmp_path / "digit.png"
     Image.fromarray(data.load_arrays(synthetic_dir).test_images[0]).save(path)
@@ -200,7 +201,7 @@ def test_predict_says_the_best_run_answered_when_no_default_is_marked(trained_ru
 
 
 def test_predict_says_the_marked_default_answered(trained_runs_dir, digit_png, capsys):
-    from mnist_tui import runs
+    from mnist_tui.runfolder import runs
 
     (folder,) = trained_runs_dir.iterdir()
     runs.mark_default(trained_runs_dir, folder)
@@ -216,11 +217,13 @@ def test_predict_with_only_a_training_run_names_it_and_its_run_flag_works_as_in_
     import socket
     import time
 
-    from mnist_tui import live, runs
+    from mnist_tui.runfolder import live
+    from mnist_tui.runfolder.names import RUNNING_SUFFIX, stem
+    from mnist_tui.runfolder.record import SUMMARY
 
     (folder,) = trained_runs_dir.iterdir()
-    (folder / runs.SUMMARY).unlink()
-    folder = folder.rename(folder.with_name(runs.stem(folder) + runs.RUNNING_SUFFIX))
+    (folder / SUMMARY).unlink()
+    folder = folder.rename(folder.with_name(stem(folder) + RUNNING_SUFFIX))
     live.write_live(folder, {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()})
 
     assert main(["predict", str(digit_png), "--runs-dir", str(trained_runs_dir)]) == 1
@@ -236,14 +239,15 @@ def test_predict_with_only_a_training_run_names_it_and_its_run_flag_works_as_in_
 def test_stop_promises_a_checkpoint_only_when_an_epoch_has_ended(tmp_path, capsys):
     import os
 
-    from mnist_tui import live, runs
+    from mnist_tui.runfolder import live
+    from mnist_tui.runfolder.record import CONFIG, RESUME, write_json
 
     folder = tmp_path / "20260101-120000_3-layer_running"
     folder.mkdir()
-    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 3})
+    write_json(folder / CONFIG, {"model": "3-layer", "epochs": 3})
     live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
     assert main(["stop", folder.name, "--runs-dir", str(tmp_path)]) == 0
     assert "no epoch has ended yet, so it leaves no checkpoint" in capsys.readouterr().out
-    (folder / runs.RESUME).write_bytes(b"saved")
+    (folder / RESUME).write_bytes(b"saved")
     assert main(["stop", folder.name, "--runs-dir", str(tmp_path)]) == 0
     assert "its checkpoint is kept; resume with `mnist-tui train --resume" in capsys.readouterr().out

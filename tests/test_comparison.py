@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from screen import screen_text, wait_until
 
-from mnist_tui import runs
-from mnist_tui.app import make_app
-from mnist_tui.cli import main
-from mnist_tui.comparison import compare_runs, curves
+from mnist_tui.analysis.comparison import compare_runs, curves
+from mnist_tui.app.app import make_app
+from mnist_tui.cli.main import main
+from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.record import write_json, write_metrics
 
 
 def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batch: int = 64) -> Path:
@@ -28,8 +29,8 @@ def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batc
         "runs_dir": str(runs_dir),
         "resolved": {"precision": "fp32", "train_images": 1000},
     }
-    runs.write_json(path / "config.json", config)
-    runs.write_json(
+    write_json(path / "config.json", config)
+    write_json(
         path / "summary.json",
         {
             "model": model,
@@ -43,7 +44,7 @@ def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batc
             "status": "finished",
         },
     )
-    runs.write_metrics(
+    write_metrics(
         path,
         [
             {
@@ -137,7 +138,7 @@ def test_compare_with_one_readable_config_says_there_is_nothing_to_compare(three
 
 
 async def test_the_comparison_screen_names_a_run_whose_config_cannot_be_read(three_runs, runs_dir, synthetic_dir):
-    from mnist_tui.screens.compare_runs import RunComparisonScreen
+    from mnist_tui.app.screens.compare_runs import RunComparisonScreen
 
     (three_runs[1] / "config.json").write_bytes(b"\x00garbage{")
     app = make_app(runs_dir, synthetic_dir)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from mnist_tui.console import pct
+from mnist_tui.common.text import pct
 
 
 def test_pct_formats_a_fraction_as_a_percentage():
@@ -17,7 +17,7 @@ def test_pct_formats_a_fraction_as_a_percentage():
 
 
 def test_console_imports_neither_torch_nor_a_ui_library():
-    code = "import json, sys\nimport mnist_tui.console\nprint(json.dumps(sorted(sys.modules)))"
+    code = "import json, sys\nimport mnist_tui.cli.console\nprint(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
@@ -27,8 +27,8 @@ def test_console_imports_neither_torch_nor_a_ui_library():
 def test_a_run_stopped_before_its_first_epoch_ended_says_it_has_no_checkpoint():
     import io
 
-    from mnist_tui import events as ev
-    from mnist_tui.console import EpochPrinter
+    from mnist_tui.cli.console import EpochPrinter
+    from mnist_tui.runfolder import events as ev
 
     out = io.StringIO()
     EpochPrinter(out)(

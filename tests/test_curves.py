@@ -7,7 +7,7 @@ import re
 from screen import screen_text
 from textual.app import App
 
-from mnist_tui.widgets.curves import CurvesPlot
+from mnist_tui.app.widgets.curves import CurvesPlot
 
 
 def y_labels(text: str) -> list[float]:

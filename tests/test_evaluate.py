@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from mnist_tui import models
-from mnist_tui.evaluate import evaluate, inference_model, predict_logits
+from mnist_tui.engine import models
+from mnist_tui.engine.evaluate import evaluate, inference_model, predict_logits
 
 
 def trained_a_little(name: str) -> torch.nn.Module:
@@ -70,8 +70,8 @@ def test_a_model_that_cannot_be_traced_is_used_as_it_is():
 def test_training_steps_stop_page_faulting_once_freed_memory_is_kept():
     probe = """
 import resource, sys, torch
-from mnist_tui.device import keep_freed_memory
-from mnist_tui.models import build_model
+from mnist_tui.engine.device import keep_freed_memory
+from mnist_tui.engine.models import build_model
 torch.set_num_threads(1)
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
@@ -98,10 +98,11 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 5)
 
 
 def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_dir):
-    from mnist_tui.data import load_splits
-    from mnist_tui.evaluate import evaluate_ensemble, evaluate_run
-    from mnist_tui.runs import RunError, load_checkpoint
-    from mnist_tui.train import fit
+    from mnist_tui.engine.splits import load_splits
+    from mnist_tui.runfolder.checkpoint import load_checkpoint
+    from mnist_tui.runfolder.runs import RunError
+    from mnist_tui.training.evaluation import evaluate_ensemble, evaluate_run
+    from mnist_tui.training.train import fit
 
     # Two weak models that disagree, one of them tested with test-time augmentation.
     a = fit(tiny_config(epochs=1, seed=0, train_subset=200)).run_dir

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_tui import export
-from mnist_tui.cli import main
-from mnist_tui.data import load_splits, read_json
-from mnist_tui.train import fit
+from mnist_tui.analysis import export
+from mnist_tui.cli.main import main
+from mnist_tui.engine.data import read_json
+from mnist_tui.engine.splits import load_splits
+from mnist_tui.training.train import fit
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

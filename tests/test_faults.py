@@ -16,8 +16,12 @@ import pytest
 from PIL import Image
 from screen import screen_text, wait_until
 
-from mnist_tui import cli, data, fileio
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
+from mnist_tui.cli import main as cli
+from mnist_tui.common import fileio
+from mnist_tui.engine import data
+from mnist_tui.engine.idx import decode_idx
+from mnist_tui.engine.synthetic import write_synthetic
 
 GLOO_REASON = "[/__w/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Connection closed by peer"
 
@@ -48,8 +52,9 @@ def run_subprocess(*args, **kwargs) -> subprocess.CompletedProcess:
 
 def write_run(runs_dir: Path, name: str, summary: dict | None = None, checkpoint: bool = True) -> Path:
     """A finished 1-layer run folder with untrained weights: enough to load, list and predict."""
-    from mnist_tui.models import build_model
-    from mnist_tui.runs import save_checkpoint, write_json
+    from mnist_tui.engine.models import build_model
+    from mnist_tui.runfolder.checkpoint import save_checkpoint
+    from mnist_tui.runfolder.record import write_json
 
     path = Path(runs_dir) / name
     path.mkdir(parents=True)
@@ -165,7 +170,7 @@ BAD_DATA = [
 def bad_data(tmp_path):
     def make(case: str) -> Path:
         folder = tmp_path / f"data-{case}"
-        data.write_synthetic(folder, n_train=100, n_test=50)
+        write_synthetic(folder, n_train=100, n_test=50)
         break_data(folder, case)
         return folder
 
@@ -222,7 +227,7 @@ def test_train_gives_one_line_for_bad_data(bad_data, runs_dir, capsys, case):
 def craft(run_dir: Path, case: str) -> None:
     import torch
 
-    from mnist_tui.models import build_model
+    from mnist_tui.engine.models import build_model
 
     good = {
         "model_name": "1-layer",
@@ -280,7 +285,7 @@ def test_evaluate_refuses_a_crafted_checkpoint_in_one_line(a_run, runs_dir, synt
 
 
 def test_model_args_are_checked_against_the_registry():
-    from mnist_tui.models import check_model_args
+    from mnist_tui.engine.models import check_model_args
 
     assert check_model_args("1-layer", {"channels": [32], "dropout": 0.0}) == {"channels": (32,), "dropout": 0.0}
     assert check_model_args("ds-cnn-v1", {"c1": 16, "c2": 32}) == {"c1": 16, "c2": 32}
@@ -377,7 +382,7 @@ def test_a_huge_png_is_refused_before_decoding(a_run, runs_dir, tmp_path):
 def test_a_huge_png_costs_little_memory(tmp_path):
     import resource
 
-    from mnist_tui.preprocess import ImageError, load_image
+    from mnist_tui.analysis.preprocess import ImageError, load_image
 
     path = big_png(tmp_path / "huge.png", 10000, 10000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -388,7 +393,7 @@ def test_a_huge_png_costs_little_memory(tmp_path):
 
 
 def test_a_large_jpeg_is_reduced_while_decoding(tmp_path):
-    from mnist_tui.preprocess import MAX_PIXELS, load_image
+    from mnist_tui.analysis.preprocess import MAX_PIXELS, load_image
 
     path = tmp_path / "photo.jpg"
     Image.new("L", (8000, 6000), 255).save(path, quality=50)  # 48 MP, a phone's full resolution
@@ -411,7 +416,7 @@ def test_train_rejects_a_non_finite_learning_rate(runs_dir, synthetic_dir, capsy
 
 @pytest.mark.parametrize("field", ["weight_decay", "label_smoothing", "gamma", "aug_strength", "ema_decay"])
 def test_config_rejects_a_non_finite_field(field):
-    from mnist_tui.config import make_config
+    from mnist_tui.engine.config import make_config
 
     with pytest.raises(ValueError, match="finite"):
         make_config("1-layer", **{field: float("inf")})
@@ -499,7 +504,7 @@ def test_predict_json_into_a_closed_pipe_exits_quietly(a_run, runs_dir, digit_pn
 )
 def test_a_corrupt_idx_file_gives_one_line(tmp_path, capsys, case, message):
     folder = tmp_path / "data"
-    data.write_synthetic(folder, n_train=100, n_test=50)
+    write_synthetic(folder, n_train=100, n_test=50)
     path = data.raw_dir(folder) / "t10k-labels-idx1-ubyte"
     blob = path.read_bytes()
     path.write_bytes({"truncated": blob[:20], "padded": blob + b"\0" * 7, "bad-magic": b"\1\2\3\4" + blob[4:]}[case])
@@ -510,7 +515,7 @@ def test_a_corrupt_idx_file_gives_one_line(tmp_path, capsys, case, message):
 
 def test_a_corrupt_idx_file_is_named_by_the_decoder():
     with pytest.raises(data.DataError, match="t10k"):
-        data.decode_idx(b"\0\0\x08\x01\0\0\0\x09abc", "t10k-labels-idx1-ubyte")
+        decode_idx(b"\0\0\x08\x01\0\0\0\x09abc", "t10k-labels-idx1-ubyte")
 
 
 @pytest.mark.slow
@@ -557,7 +562,7 @@ def test_a_dangling_symlink_in_the_runs_dir_is_skipped(tmp_path, a_run, runs_dir
 def test_two_runs_started_in_the_same_second_get_distinct_folders(runs_dir, monkeypatch):
     import time
 
-    from mnist_tui.runs import create_run_dir
+    from mnist_tui.runfolder.names import create_run_dir
 
     monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20260101-120000")
     first, second = create_run_dir(runs_dir, "1-layer", False), create_run_dir(runs_dir, "1-layer", False)
@@ -574,12 +579,14 @@ def _untested(folder: Path, case: str) -> Path:
     import socket
     import time
 
-    from mnist_tui import live, runs
+    from mnist_tui.runfolder import live
+    from mnist_tui.runfolder.names import RUNNING_SUFFIX, stem
+    from mnist_tui.runfolder.record import SUMMARY
 
-    summary = folder / runs.SUMMARY
+    summary = folder / SUMMARY
     if case == "running":
         summary.unlink()
-        folder = folder.rename(folder.with_name(runs.stem(folder) + runs.RUNNING_SUFFIX))
+        folder = folder.rename(folder.with_name(stem(folder) + RUNNING_SUFFIX))
         live.write_live(folder, {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()})
     elif case in ("interrupted", "failed", "cancelled"):
         reason = {"interrupted": "stopped by SIGTERM", "failed": "RuntimeError: out of memory"}.get(case)

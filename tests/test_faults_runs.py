@@ -12,19 +12,19 @@ import pytest
 from screen import screen_text
 from test_app import wait_for
 
-from mnist_tui import runs
-from mnist_tui.app import make_app
-from mnist_tui.train import fit
+from mnist_tui.app.app import make_app
+from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.checkpoint import load_checkpoint
+from mnist_tui.runfolder.record import CONFIG, LOG, METRICS, RESUME, SUMMARY
+from mnist_tui.training.train import fit
 
 BAD_FOLDERS = {
-    "summary-list": {runs.SUMMARY: "[1, 2]"},
-    "summary-null": {runs.SUMMARY: "null"},
-    "config-list": {runs.CONFIG: "[]"},
-    "summary-nested": {runs.SUMMARY: "[" * 100_000 + "]" * 100_000},
-    "summary-huge": {runs.SUMMARY: '{"pad": "' + "x" * (5 * 1024 * 1024) + '"}'},
-    "summary-wrong-types": {
-        runs.SUMMARY: '{"status": "finished", "test_acc": "99%", "params": [1], "epochs_run": null}'
-    },
+    "summary-list": {SUMMARY: "[1, 2]"},
+    "summary-null": {SUMMARY: "null"},
+    "config-list": {CONFIG: "[]"},
+    "summary-nested": {SUMMARY: "[" * 100_000 + "]" * 100_000},
+    "summary-huge": {SUMMARY: '{"pad": "' + "x" * (5 * 1024 * 1024) + '"}'},
+    "summary-wrong-types": {SUMMARY: '{"status": "finished", "test_acc": "99%", "params": [1], "epochs_run": null}'},
 }
 
 
@@ -44,12 +44,12 @@ def messy_runs(good_run, tmp_path) -> Path:
     for n, files in enumerate(BAD_FOLDERS.values()):
         folder = runs_dir / f"20200101-00000{n}_1-layer_acc90.00"
         folder.mkdir()
-        (folder / runs.CONFIG).write_text('{"model": "1-layer"}')
+        (folder / CONFIG).write_text('{"model": "1-layer"}')
         for name, text in files.items():
             (folder / name).write_text(text)
     short = runs_dir / "20200101-000100_2-layer_cancelled"
     short.mkdir()
-    (short / runs.METRICS).write_text("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n1,0.5\n")
+    (short / METRICS).write_text("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n1,0.5\n")
     return runs_dir
 
 
@@ -143,7 +143,7 @@ def test_an_unwritable_compare_json_prints_the_table_and_one_line(tmp_path, synt
 def test_nan_loss_fails_the_run_with_a_hint_and_keeps_the_last_good_checkpoint(tiny_config, runs_dir, monkeypatch):
     import torch.nn.functional as F
 
-    from mnist_tui import train
+    from mnist_tui.training import train
 
     real, calls = F.cross_entropy, []
 
@@ -156,10 +156,10 @@ def test_nan_loss_fails_the_run_with_a_hint_and_keeps_the_last_good_checkpoint(t
     with pytest.raises(train.TrainingDiverged):
         fit(tiny_config(epochs=3, batch_size=64))
     (folder,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    summary = json.loads((folder / runs.SUMMARY).read_text())
+    summary = json.loads((folder / SUMMARY).read_text())
     assert folder.name.endswith("_failed") and summary["status"] == "failed"
     assert "loss became NaN at epoch 2, batch" in summary["reason"] and "lower the learning rate" in summary["reason"]
-    runs.load_checkpoint(folder)  # epoch 1's weights are kept
+    load_checkpoint(folder)  # epoch 1's weights are kept
 
 
 def _train_until_epoch_1(synthetic_dir, runs_dir, *extra, model="1-layer"):
@@ -198,7 +198,7 @@ def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_checkpoint(synthetic_di
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err, err
     (info,) = runs.list_runs(runs_dir)
-    assert info.status == "cancelled" and info.has_checkpoint and (info.path / runs.RESUME).exists()
+    assert info.status == "cancelled" and info.has_checkpoint and (info.path / RESUME).exists()
 
 
 @pytest.mark.slow
@@ -277,11 +277,11 @@ def test_train_on_a_full_disk_prints_one_failed_line(synthetic_dir, runs_dir, tm
 
 @pytest.mark.slow
 def test_the_worker_leaves_no_log_files_behind(tiny_config, runs_dir):
-    from mnist_tui.worker import TrainingService
+    from mnist_tui.service.worker import TrainingService
 
     with TrainingService(max_jobs=1) as service:
         service.start(tiny_config(epochs=1))
         service.wait(120)
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "finished"
-    assert not (runs_dir / ".logs").exists() and not (info.path / runs.LOG).exists()
+    assert not (runs_dir / ".logs").exists() and not (info.path / LOG).exists()

@@ -6,8 +6,8 @@ import threading
 
 import torch
 
-from mnist_tui.evaluate import inference_model
-from mnist_tui.models import build_model
+from mnist_tui.engine.evaluate import inference_model
+from mnist_tui.engine.models import build_model
 
 FOLDS = 100  # a torch.fx trace broke a concurrent pass within a few dozen folds, most times
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_tui.widgets.halfblocks import HEAT, colormap, half_blocks, heat
-from mnist_tui.widgets.overlay import blend
+from mnist_tui.app.widgets.halfblocks import HEAT, colormap, half_blocks, heat
+from mnist_tui.app.widgets.overlay import blend
 
 
 def test_heat_runs_from_black_through_the_stops_to_white():

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_tui import runs
-from mnist_tui.cli import main
-from mnist_tui.data import load_splits, read_json
-from mnist_tui.evaluate import evaluate_run
-from mnist_tui.inference import load_run, run_logits
-from mnist_tui.predict import predict_probs
-from mnist_tui.saliency import predict_with_saliency
-from mnist_tui.train import fit
+from mnist_tui.analysis.predict import predict_probs
+from mnist_tui.analysis.saliency import predict_with_saliency
+from mnist_tui.cli.main import main
+from mnist_tui.engine.data import read_json
+from mnist_tui.engine.splits import load_splits
+from mnist_tui.runfolder.checkpoint import save_checkpoint
+from mnist_tui.runfolder.record import CHECKPOINT
+from mnist_tui.training.evaluation import evaluate_run
+from mnist_tui.training.inference import load_run, run_logits
+from mnist_tui.training.train import fit
 
 
 @pytest.mark.slow
@@ -41,14 +43,14 @@ def test_evaluate_reproduces_the_recorded_test_accuracy(tiny_config, synthetic_d
 
 def test_the_checkpoint_normalisation_is_read_back(runs_dir):
     """A checkpoint that records another normalisation is fed inputs normalised its way."""
-    from mnist_tui.models import REGISTRY, build_model
+    from mnist_tui.engine.models import REGISTRY, build_model
 
     torch.manual_seed(0)
     model = build_model("1-layer").eval()
     run_dir = runs_dir / "20260101-000000_1-layer_acc10.00"
     run_dir.mkdir()
-    runs.save_checkpoint(
-        run_dir / runs.CHECKPOINT,
+    save_checkpoint(
+        run_dir / CHECKPOINT,
         "1-layer",
         REGISTRY["1-layer"].args,
         model.state_dict(),

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from mnist_tui import runs
-from mnist_tui.cli import main
-from mnist_tui.inspect import feature_maps, first_conv_filters, inspect_model, inspect_target
-from mnist_tui.models import REGISTRY, build_model, describe
+from mnist_tui.analysis.inspect import feature_maps, first_conv_filters, inspect_model, inspect_target
+from mnist_tui.cli.main import main
+from mnist_tui.engine.models import REGISTRY, build_model, describe
+from mnist_tui.runfolder.checkpoint import save_checkpoint
+from mnist_tui.runfolder.record import CHECKPOINT
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -72,8 +73,8 @@ def test_inspect_a_run_uses_its_weights_and_batch(runs_dir):
     model = build_model("1-layer")
     run_dir = runs_dir / "20260101-000000_1-layer_acc50.00"
     run_dir.mkdir()
-    runs.save_checkpoint(
-        run_dir / runs.CHECKPOINT,
+    save_checkpoint(
+        run_dir / CHECKPOINT,
         "1-layer",
         REGISTRY["1-layer"].args,
         model.state_dict(),

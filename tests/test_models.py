@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnist_tui import augment, models
+from mnist_tui.engine import augment, models
 
 EXACT_PARAMS = {"ds-cnn-v1": 5226, "ds-cnn-v2": 4070, "ds-cnn-v3": 6526}
 

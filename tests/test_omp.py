@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_tui.omp import POLICY, choose_wait_policy
+from mnist_tui.common.omp import POLICY, choose_wait_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def test_a_users_choice_stands(name, value):
 def test_the_cli_sets_it_before_torch_and_children_inherit_it():
     script = (
         "import os, subprocess, sys\n"
-        "from mnist_tui import cli\n"
+        "from mnist_tui.cli import main as cli\n"
         "try:\n    cli.main(['no-such-command'])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n"
         "print(subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"OMP_WAIT_POLICY\"))'],"

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_tui import cli, data
-from mnist_tui.predict import choose_run, load_model, predict_files, predict_probs
-from mnist_tui.preprocess import load_image, preprocess
+from mnist_tui.analysis.predict import choose_run, load_model, predict_files, predict_probs
+from mnist_tui.analysis.preprocess import load_image, preprocess
+from mnist_tui.cli import main as cli
+from mnist_tui.engine import data
 
 
 @pytest.fixture
@@ -143,12 +144,12 @@ def test_predict_files_keeps_the_order_and_the_preprocessed_input(runs, images, 
 
 
 def test_cli_help_does_not_import_torch():
-    code = "import sys; from mnist_tui import cli; cli.build_parser(); sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys; from mnist_tui.cli import main as cli; cli.build_parser(); sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_predict_without_runs_names_the_absolute_folder(tmp_path, monkeypatch, capsys):
-    from mnist_tui.cli import main
+    from mnist_tui.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     image = tmp_path / "x.png"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_tui.preprocess import (
+from mnist_tui.analysis.preprocess import (
     BlankImage,
     ImageError,
     bounding_box,
@@ -164,7 +164,7 @@ def test_any_mode_reads_as_grayscale(tmp_path, mode):
 
 
 def test_32_bit_integer_images_are_scaled_by_their_depth():
-    from mnist_tui.preprocess import to_gray
+    from mnist_tui.analysis.preprocess import to_gray
 
     sixteen = Image.fromarray(np.array([[0, 65535]], dtype=np.int32), mode="I")
     eight = Image.fromarray(np.array([[0, 255]], dtype=np.int32), mode="I")
@@ -239,7 +239,7 @@ def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
 @pytest.mark.mnist
 def test_mnist_digits_come_through_nearly_unchanged(mnist_dir):
     """MNIST's own digits already are 20x20-fitted and mass-centred: the conventions here must match theirs."""
-    from mnist_tui import data
+    from mnist_tui.engine import data
 
     images = data.load_arrays(mnist_dir).test_images[:1000]
     out = np.stack([preprocess(image) for image in images])

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from mnist_tui import device
-from mnist_tui import events as ev
-from mnist_tui.batches import BatchSpec, prepare, train_batches
-from mnist_tui.config import PRESETS, TrainConfig, make_config
-from mnist_tui.device import pick_precision
-from mnist_tui.train import fit
+from mnist_tui.engine import device
+from mnist_tui.engine.batches import BatchSpec, prepare, train_batches
+from mnist_tui.engine.config import PRESETS, TrainConfig, make_config
+from mnist_tui.engine.device import pick_precision
+from mnist_tui.runfolder import events as ev
+from mnist_tui.training.train import fit
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -101,7 +101,7 @@ def test_elastic_reaches_the_batches_only_when_asked():
 
 
 def test_fit_passes_the_augmentation_settings_to_the_batches(synthetic_dir, runs_dir, monkeypatch):
-    from mnist_tui import train
+    from mnist_tui.training import train
 
     seen = []
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_tui import events as ev
-from mnist_tui import live, runs
-from mnist_tui.train import fit
-from mnist_tui.worker import TrainingService
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import live, runs
+from mnist_tui.runfolder.names import create_run_dir, find_renamed, reopen, stem
+from mnist_tui.runfolder.record import CHECKPOINT, CONFIG, RESUME, SUMMARY, Summary, write_json, write_metrics
+from mnist_tui.service.worker import TrainingService
+from mnist_tui.training.train import fit
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -101,7 +103,7 @@ def train_args(synthetic_dir, runs_dir, *extra):
 
 
 def weights(folder: Path) -> dict:
-    return torch.load(folder / runs.CHECKPOINT, weights_only=True)["state_dict"]
+    return torch.load(folder / CHECKPOINT, weights_only=True)["state_dict"]
 
 
 # ---------------------------------------------------------------- the live files
@@ -115,7 +117,7 @@ def test_a_training_run_keeps_a_bounded_event_log_and_a_heartbeat(tiny_config, r
     assert found[-1].run_dir == str(result.run_dir)  # the end names the final folder
     record = json.loads((result.run_dir / live.LIVE).read_text())
     assert record["pid"] == os.getpid() and record["heartbeat"] >= record["started"]
-    assert not (result.run_dir / runs.RESUME).exists()  # a finished run has nothing to resume
+    assert not (result.run_dir / RESUME).exists()  # a finished run has nothing to resume
 
 
 def test_event_log_throttles_progress_and_grows_sparser_with_age(tmp_path):
@@ -143,15 +145,15 @@ def test_a_torn_last_line_waits_and_garbage_is_skipped(tmp_path):
 
 
 def test_a_running_folder_whose_process_is_gone_is_interrupted_everywhere(tiny_config, runs_dir):
-    folder = runs.create_run_dir(runs_dir, "1-layer", False)
-    runs.write_json(folder / runs.CONFIG, tiny_config().to_dict())
+    folder = create_run_dir(runs_dir, "1-layer", False)
+    write_json(folder / CONFIG, tiny_config().to_dict())
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     live.write_live(folder, live.live_record(dead.pid))
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "interrupted" and f"pid {dead.pid}" in info.reason
     assert info.name.endswith("_interrupted") and not folder.exists()
-    assert json.loads((info.path / runs.SUMMARY).read_text())["status"] == "interrupted"
+    assert json.loads((info.path / SUMMARY).read_text())["status"] == "interrupted"
     out = subprocess.run(
         [sys.executable, "-m", "mnist_tui", "runs", "--runs-dir", str(runs_dir)], capture_output=True, text=True
     )
@@ -187,11 +189,11 @@ def test_sigterm_interrupts_train_and_resume_ends_bit_for_bit_like_an_uninterrup
     assert proc.returncode == 143, err
     folder = only_run(broken)
     assert folder.name.endswith("_interrupted")
-    summary = json.loads((folder / runs.SUMMARY).read_text())
+    summary = json.loads((folder / SUMMARY).read_text())
     assert summary["status"] == "interrupted" and summary["reason"] == "stopped by SIGTERM"
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "mnist_tui", "train", "--resume", runs.stem(folder), "--runs-dir", str(broken)],
+        [sys.executable, "-m", "mnist_tui", "train", "--resume", stem(folder), "--runs-dir", str(broken)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -201,13 +203,13 @@ def test_sigterm_interrupts_train_and_resume_ends_bit_for_bit_like_an_uninterrup
     assert b.status == "finished" and b.epochs_run == 3 and b.test_acc == a.test_acc
     wa, wb = weights(a.path), weights(b.path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert json.loads((b.path / runs.SUMMARY).read_text())["resumed"] == 1
+    assert json.loads((b.path / SUMMARY).read_text())["resumed"] == 1
 
 
 SERVICE_SCRIPT = textwrap.dedent("""
     import sys, time
-    from mnist_tui.config import make_config
-    from mnist_tui.worker import TrainingService
+    from mnist_tui.engine.config import make_config
+    from mnist_tui.service.worker import TrainingService
     config = make_config("1-layer", epochs=int(sys.argv[3]), batch_size=64, threads=1, precision="fp32",
                          data_dir=sys.argv[1], runs_dir=sys.argv[2])
     service = TrainingService(max_jobs=1)
@@ -232,7 +234,7 @@ def test_a_run_outlives_the_app_that_started_it(synthetic_dir, runs_dir, sig):
     parent.wait(timeout=30)
     ended = wait_for(
         logged(
-            lambda: runs.find_renamed(runs_dir, runs.stem(first_folder(runs_dir)())) or first_folder(runs_dir)(),
+            lambda: find_renamed(runs_dir, stem(first_folder(runs_dir)())) or first_folder(runs_dir)(),
             ev.RunFinished,
         ),
         what="the run to finish",
@@ -257,9 +259,9 @@ def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(s
     wait_for(lambda: not live.pid_alive(pid), timeout=10, what="the child to die")
     (info,) = runs.list_runs(runs_dir)
     assert info.status == "interrupted" and info.epochs_run >= 1
-    config = json.loads((info.path / runs.CONFIG).read_text())
+    config = json.loads((info.path / CONFIG).read_text())
     config["epochs"] = info.epochs_run + 1  # finish soon: resume runs to the planned epochs
-    runs.write_json(info.path / runs.CONFIG, config)
+    write_json(info.path / CONFIG, config)
     with TrainingService(max_jobs=1) as service:
         run_id = service.resume(info.path)
         seen = []
@@ -272,9 +274,7 @@ def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(s
     assert isinstance(seen[-1], ev.RunFinished) and seen[-1].status == "finished", seen[-1]
     assert [e.epoch for e in seen if isinstance(e, ev.EpochCompleted)][-1] == info.epochs_run + 1
     final = Path(service.get(run_id).run_dir)
-    assert runs.stem(final) == runs.stem(info.path) and final.name.endswith(
-        f"_acc{seen[-1].summary['test_acc'] * 100:.2f}"
-    )
+    assert stem(final) == stem(info.path) and final.name.endswith(f"_acc{seen[-1].summary['test_acc'] * 100:.2f}")
 
 
 @pytest.mark.slow
@@ -298,7 +298,7 @@ def test_stop_and_watch_from_another_terminal(synthetic_dir, runs_dir):
     assert watcher.returncode == 0, err
     assert "cancelled: run folder" in out
     (info,) = runs.list_runs(runs_dir)
-    assert info.status == "cancelled" and info.has_checkpoint and (info.path / runs.RESUME).exists()
+    assert info.status == "cancelled" and info.has_checkpoint and (info.path / RESUME).exists()
 
 
 # ---------------------------------------------------------------- the service never dies
@@ -334,7 +334,7 @@ def test_a_full_disk_fails_that_run_and_the_queue_goes_on(tiny_config, runs_dir,
 def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, monkeypatch):
     import errno
 
-    real = runs.write_json
+    real = write_json
     calls = []
 
     def full_once(path, payload):
@@ -343,7 +343,7 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, payload)
 
-    monkeypatch.setattr(runs, "write_json", full_once)
+    monkeypatch.setattr("mnist_tui.runfolder.recorder.write_json", full_once)
     with TrainingService(max_jobs=1) as service:
         first = service.start(tiny_config(epochs=1))
         second = service.start(tiny_config(epochs=1))
@@ -356,18 +356,18 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
 def test_a_live_run_lists_the_validation_accuracy_of_the_epoch_it_keeps(tmp_path, keep, expected):
     folder = tmp_path / "20260101-120000_3-layer_running"
     folder.mkdir()
-    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 5, "keep": keep})
+    write_json(folder / CONFIG, {"model": "3-layer", "epochs": 5, "keep": keep})
     rows = [
         {"epoch": 1, "train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.10, "val_acc": 0.95, "lr": 1e-3, "seconds": 1},
         {"epoch": 2, "train_loss": 0.3, "train_acc": 0.95, "val_loss": 0.08, "val_acc": 0.97, "lr": 1e-3, "seconds": 1},
         {"epoch": 3, "train_loss": 0.2, "train_acc": 0.97, "val_loss": 0.09, "val_acc": 0.96, "lr": 1e-3, "seconds": 1},
     ]
-    runs.write_metrics(folder, rows)
+    write_metrics(folder, rows)
     live.write_live(folder, live.live_record(os.getpid(), "run1"))  # this process: a live writer
     info = runs.read_run(folder)
     assert info.status == "running" and info.val_acc == pytest.approx(expected)
     # Resumed: the summary its last life wrote is still there, with that life's figures.
-    runs.write_json(folder / runs.SUMMARY, {"model": "3-layer", "status": "cancelled", "val_acc": 0.5})
+    write_json(folder / SUMMARY, {"model": "3-layer", "status": "cancelled", "val_acc": 0.5})
     assert runs.read_run(folder).val_acc == pytest.approx(expected)
 
 
@@ -376,23 +376,23 @@ def test_a_reopened_folder_is_not_marked_interrupted_before_its_trainer_starts(t
     A viewer looking in that moment must not take it for a dead run (and rename it back)."""
     folder = tmp_path / "20260101-120000_3-layer_cancelled"
     folder.mkdir()
-    runs.write_json(folder / runs.CONFIG, {"model": "3-layer", "epochs": 5})
-    runs.write_json(folder / runs.SUMMARY, {"model": "3-layer", "status": "cancelled", "epochs_run": 1})
+    write_json(folder / CONFIG, {"model": "3-layer", "epochs": 5})
+    write_json(folder / SUMMARY, {"model": "3-layer", "status": "cancelled", "epochs_run": 1})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     live.write_live(folder, live.live_record(dead.pid, "run1"))
-    reopened = runs.reopen(folder)
+    reopened = reopen(folder)
     info = runs.read_run(reopened)
     assert info.status == "running" and reopened.exists() and reopened.name.endswith("_running")
 
 
 def test_a_summary_whose_status_is_not_a_string_reads_as_failed():
-    assert runs.Summary.from_dict({"status": []}).status == "failed"
+    assert Summary.from_dict({"status": []}).status == "failed"
 
 
 def test_a_run_that_another_process_just_reopened_says_so_in_one_line(tmp_path):
     folder = tmp_path / "20260101-120000_3-layer_cancelled"
     folder.mkdir()
-    runs.reopen(folder)  # the first resumer
+    reopen(folder)  # the first resumer
     with pytest.raises(runs.RunError, match="already being resumed"):
-        runs.reopen(folder)  # the second still holds the old name
+        reopen(folder)  # the second still holds the old name

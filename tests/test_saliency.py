@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_tui import data
-from mnist_tui.saliency import (
+from mnist_tui.analysis.saliency import (
     DEFAULT_METHOD,
     METHODS,
     Prediction,
@@ -19,6 +18,7 @@ from mnist_tui.saliency import (
     smoothgrad,
     vanilla_gradient,
 )
+from mnist_tui.engine import data
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_wrong_shape_is_refused(trained):
 def test_compute_modules_never_import_the_ui():
     # one subprocess for the three: a fresh interpreter shows what importing them pulls in
     code = (
-        "import sys, mnist_tui.preprocess, mnist_tui.saliency, mnist_tui.predict; "
+        "import sys, mnist_tui.analysis.preprocess, mnist_tui.analysis.saliency, mnist_tui.analysis.predict; "
         "bad = [m for m in ('textual', 'rich', 'plotext') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -12,7 +12,7 @@ import time
 import aiohttp
 import pytest
 
-from mnist_tui.serve import HostCheck, exposure_warning, host_of
+from mnist_tui.cli.serve import HostCheck, exposure_warning, host_of
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -69,7 +69,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from mnist_tui.data import write_synthetic
+    from mnist_tui.engine.synthetic import write_synthetic
 
     root = tmp_path_factory.mktemp("serve")
     data_dir = root / "data"
@@ -304,7 +304,7 @@ async def test_the_access_log_never_shows_the_token(served):
 def test_the_token_filter_redacts_query_and_referer():
     import logging
 
-    from mnist_tui.serve import RedactToken
+    from mnist_tui.cli.serve import RedactToken
 
     line = f'127.0.0.1 [t] "GET /?token={TOKEN}&fontsize=14 HTTP/1.1" 200 5 "http://h:1/?token={TOKEN}" "ua"'
     record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1, line, None, None)

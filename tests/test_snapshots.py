@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from screen import screen_text, settle_screen
 
-from mnist_tui import data
-from mnist_tui import events as ev
-from mnist_tui.app import make_app
+from mnist_tui.app.app import make_app
+from mnist_tui.engine.synthetic import write_synthetic
+from mnist_tui.runfolder import events as ev
 
 # Fixed paths: the screens show them, and a snapshot must not depend on pytest's tmp names.
 SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
@@ -20,7 +20,7 @@ SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
 @pytest.fixture(scope="module")
 def snap_data() -> Path:
     root = SNAP_ROOT / "data"
-    data.write_synthetic(root, n_train=1000, n_test=200)
+    write_synthetic(root, n_train=1000, n_test=200)
     return root
 
 
@@ -133,15 +133,16 @@ def fixed_run(runs_dir: Path) -> Path:
     Results screen looks the same on every machine."""
     import torch
 
-    from mnist_tui import runs
-    from mnist_tui.batches import MEAN, STD
-    from mnist_tui.models import get_spec
+    from mnist_tui.engine.batches import MEAN, STD
+    from mnist_tui.engine.models import get_spec
+    from mnist_tui.runfolder.checkpoint import save_checkpoint
+    from mnist_tui.runfolder.record import write_json, write_metrics
 
     folder = runs_dir / "20261122-031500_1-layer_acc93.50"
     folder.mkdir(parents=True)
     torch.manual_seed(0)
     spec = get_spec("1-layer")
-    runs.save_checkpoint(
+    save_checkpoint(
         folder / "best.pt",
         "1-layer",
         spec.args,
@@ -152,7 +153,7 @@ def fixed_run(runs_dir: Path) -> Path:
     )
     counts = [[18 if i == j else 0 for j in range(10)] for i in range(10)]
     counts[4][9], counts[4][4], counts[7][1], counts[7][7], counts[3][5], counts[3][3] = 5, 13, 4, 14, 4, 14
-    runs.write_json(
+    write_json(
         folder / "confusion.json",
         {
             "counts": counts,
@@ -161,7 +162,7 @@ def fixed_run(runs_dir: Path) -> Path:
             "per_class": {"precision": [0.95] * 10, "recall": [0.9] * 10, "f1": [0.92] * 10, "support": [20] * 10},
         },
     )
-    runs.write_json(
+    write_json(
         folder / "summary.json",
         {
             "model": "1-layer",
@@ -177,8 +178,8 @@ def fixed_run(runs_dir: Path) -> Path:
             "status": "finished",
         },
     )
-    runs.write_json(folder / "config.json", {"model": "1-layer", "epochs": 2})
-    runs.write_metrics(
+    write_json(folder / "config.json", {"model": "1-layer", "epochs": 2})
+    write_metrics(
         folder,
         [
             {

@@ -8,10 +8,13 @@ import threading
 import pytest
 import torch
 
-from mnist_tui import events as ev
-from mnist_tui import runs
-from mnist_tui.config import make_config
-from mnist_tui.train import fit
+from mnist_tui.engine.config import make_config
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.checkpoint import load_checkpoint
+from mnist_tui.runfolder.names import create_run_dir, finalize
+from mnist_tui.runfolder.record import read_metrics
+from mnist_tui.training.train import fit
 
 
 def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
@@ -54,7 +57,7 @@ def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
     assert summary["test_acc"] > 0.5  # synthetic bars are easy
     config = json.loads((folder / "config.json").read_text())
     assert config["model"] == "3-layer" and config["resolved"]["device"] == "cpu"
-    assert len(runs.read_metrics(folder)) == 3
+    assert len(read_metrics(folder)) == 3
     counts = json.loads((folder / "confusion.json").read_text())["counts"]
     assert sum(map(sum, counts)) == 200
     assert not list(folder.glob(".*tmp"))  # atomic writes leave nothing behind
@@ -62,7 +65,7 @@ def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
 
 def test_checkpoint_round_trip_gives_the_same_predictions(tiny_config):
     result = fit(tiny_config(epochs=1))
-    model, checkpoint = runs.load_checkpoint(result.run_dir)
+    model, checkpoint = load_checkpoint(result.run_dir)
     assert checkpoint["model_name"] == "1-layer"
     assert checkpoint["normalization"] == {"mean": 0.1307, "std": 0.3081}
     assert checkpoint["config"]["epochs"] == 1
@@ -77,7 +80,7 @@ def test_mismatched_checkpoint_gets_a_clear_error(tiny_config, tmp_path):
     checkpoint["model_name"], checkpoint["model_args"] = "3-layer", {}
     torch.save(checkpoint, tmp_path / "best.pt")
     with pytest.raises(runs.RunError, match="do not match the 3-layer architecture"):
-        runs.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_stop_flag_cancels_after_the_current_batch(tiny_config):
@@ -98,8 +101,8 @@ def test_stop_flag_cancels_after_the_current_batch(tiny_config):
 
 
 def test_early_stopping_keeps_the_best_weights(tiny_config, monkeypatch):
-    from mnist_tui import train
-    from mnist_tui.evaluate import Metrics
+    from mnist_tui.engine.evaluate import Metrics
+    from mnist_tui.training import train
 
     real, losses = train.evaluate, iter([0.9, 0.5, 0.7, 0.8, 0.6, 0.4, 0.3, 0.2])  # best at epoch 2, then worse twice
 
@@ -164,15 +167,15 @@ def test_bad_config_values_are_one_line():
 
 
 def test_runs_started_in_the_same_second_list_newest_first(runs_dir, monkeypatch):
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20260101-120000")
-    made = [runs.create_run_dir(runs_dir, model, False) for model in ("3-layer", "3-layer", "3-layer", "1-layer")]
-    finished = [runs.finalize(made[0], "finished", 0.99), runs.finalize(made[1], "finished", 0.065), *made[2:]]
+    monkeypatch.setattr("mnist_tui.runfolder.names.time.strftime", lambda fmt: "20260101-120000")
+    made = [create_run_dir(runs_dir, model, False) for model in ("3-layer", "3-layer", "3-layer", "1-layer")]
+    finished = [finalize(made[0], "finished", 0.99), finalize(made[1], "finished", 0.065), *made[2:]]
     assert [r.path for r in runs.list_runs(runs_dir)] == [finished[3], finished[2], finished[1], finished[0]]
 
 
 @pytest.mark.parametrize("steps", range(1, 13))
 def test_onecycle_runs_any_number_of_steps(steps):
-    from mnist_tui.train import make_optimizer
+    from mnist_tui.training.train import make_optimizer
 
     config = make_config("1-layer", epochs=1, lr=1e-2)
     optimizer, scheduler, per_batch = make_optimizer(config, [torch.nn.Parameter(torch.zeros(1))], steps)
@@ -202,7 +205,7 @@ def test_fit_leaves_the_callers_threads_and_random_state_as_they_were(tiny_confi
 
 
 def test_prepare_process_sets_the_configs_thread_count(tiny_config):
-    from mnist_tui.train import prepare_process
+    from mnist_tui.training.train import prepare_process
 
     before = torch.get_num_threads()
     try:
@@ -212,8 +215,8 @@ def test_prepare_process_sets_the_configs_thread_count(tiny_config):
 
 
 def test_train_one_epoch_takes_steps_reports_and_stops(tiny_config):
-    from mnist_tui.recorder import Recorder
-    from mnist_tui.train import EpochReport, TrainStep, make_setup, train_one_epoch
+    from mnist_tui.runfolder.recorder import Recorder
+    from mnist_tui.training.train import EpochReport, TrainStep, make_setup, train_one_epoch
 
     setup = make_setup(tiny_config())
     torch.manual_seed(0)

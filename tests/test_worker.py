@@ -9,9 +9,10 @@ import time
 
 import torch
 
-from mnist_tui import events as ev
-from mnist_tui import runs
-from mnist_tui.worker import TrainingService
+from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.checkpoint import load_checkpoint
+from mnist_tui.service.worker import TrainingService
 
 
 def collect(service, until, timeout=120.0):
@@ -61,7 +62,7 @@ def test_cancel_stops_at_a_batch_and_keeps_the_checkpoint(tiny_config):
     assert handle.process.returncode == 0  # it stopped by itself at a batch boundary, not killed
     summary = json.loads(open(os.path.join(handle.run_dir, "summary.json")).read())
     assert summary["status"] == "cancelled" and summary["epochs_run"] >= 1
-    runs.load_checkpoint(handle.run_dir)  # the best checkpoint so far is kept
+    load_checkpoint(handle.run_dir)  # the best checkpoint so far is kept
 
 
 def test_kill_9_is_reported_interrupted_and_the_folder_stays_consistent(tiny_config, runs_dir):
@@ -77,7 +78,7 @@ def test_kill_9_is_reported_interrupted_and_the_folder_stays_consistent(tiny_con
     assert folder.name.endswith("_interrupted")
     assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
     assert not list(folder.glob(".*"))  # no half-written files left behind
-    runs.load_checkpoint(folder)  # what was complete is still loadable
+    load_checkpoint(folder)  # what was complete is still loadable
     assert (folder / "resume.pt").exists()
     assert runs.list_runs(runs_dir)[0].status == "interrupted"
 
@@ -103,7 +104,7 @@ def _save_weights(rank, result):
 
 
 def test_two_rank_gloo_run_ends_with_identical_weights(tiny_config, tmp_path, monkeypatch):
-    from mnist_tui.distributed import launch
+    from mnist_tui.cli.distributed import launch
 
     monkeypatch.setenv("DDP_TEST_OUT", str(tmp_path))
     config = tiny_config(model="ds-cnn-v1", epochs=1, batch_size=32)

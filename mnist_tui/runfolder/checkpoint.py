@@ -1,0 +1,71 @@
+"""Self-describing checkpoints: saved with what rebuilds the model, loaded with weights_only."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from mnist_tui.common.fileio import write_atomic
+from mnist_tui.runfolder.record import CHECKPOINT, RunError
+
+
+def save_checkpoint(
+    path: Path,
+    model_name: str,
+    model_args: dict,
+    state_dict: dict,
+    config: dict,
+    metrics: dict,
+    normalization: tuple[float, float],
+    *,
+    parents: bool = True,
+) -> None:
+    """A self-describing checkpoint, written atomically so a loader never sees half of one."""
+    import torch
+
+    payload = {
+        "model_name": model_name,
+        "model_args": {k: list(v) if isinstance(v, tuple) else v for k, v in model_args.items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+        "normalization": {"mean": normalization[0], "std": normalization[1]},
+        "config": config,
+        "metrics": metrics,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(Path(path), buffer.getvalue(), parents=parents)
+
+
+def load_checkpoint(path: Path | str, device: str = "cpu"):
+    """Rebuild the model from the registry and load its weights. Returns (model, checkpoint dict)."""
+    import torch
+
+    from mnist_tui.engine.models import check_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise RunError(f"no checkpoint at {path}")
+    try:
+        import warnings
+
+        with warnings.catch_warnings():  # torch's hint about the pickle protocol would print before our one line
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
+        raise RunError(f"{path} is not a readable checkpoint ({type(error).__name__})") from None
+    try:
+        spec, args = check_checkpoint(checkpoint)
+    except (ValueError, KeyError) as error:  # KeyError: UnknownModel
+        raise RunError(f"{path} is not a usable checkpoint: {error}") from None
+    model = spec.build(**args)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
+        raise RunError(
+            f"{path}: the weights do not match the {checkpoint['model_name']} architecture ({first})"
+        ) from None
+    model.to(device).eval()
+    return model, checkpoint

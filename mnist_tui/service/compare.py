@@ -1,0 +1,117 @@
+"""The reference comparison: 1-layer, 2-layer, 3-layer and 3-layer with augmentation, trained in parallel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mnist_tui.engine.config import TrainConfig
+
+REFERENCE = (("1-layer", False), ("2-layer", False), ("3-layer", False), ("3-layer", True))
+
+
+def reference_configs(base: TrainConfig, jobs: int) -> list[TrainConfig]:
+    """The four configurations, each with threads so that jobs x threads <= cores."""
+    from mnist_tui.engine.config import make_config
+    from mnist_tui.engine.device import threads_per_process
+
+    threads = threads_per_process(jobs, base.threads)
+    shared = {k: v for k, v in base.to_dict().items() if k not in ("model", "augment", "threads", "preset")}
+    return [
+        make_config(model, augment=augment, threads=threads, **{k: v for k, v in shared.items() if v is not None})
+        for model, augment in REFERENCE
+    ]
+
+
+TABLE_HEADERS = ("model", "params", "epochs", "best val acc", "test acc", "seconds", "status")
+
+
+def table_cells(rows: list[dict]) -> list[list[str]]:
+    """The comparison table's cells, as the CLI prints them and Compare shows them."""
+    from mnist_tui.common.text import pct
+
+    return [
+        [
+            r["model"],
+            f"{r['params']:,}" if r["params"] else "-",
+            str(r["epochs"]) if r["epochs"] is not None else "-",
+            pct(r["best_val_acc"]),
+            pct(r["test_acc"]),
+            f"{r['seconds']:.1f}" if r["seconds"] else "-",
+            r["status"],
+        ]
+        for r in rows
+    ]
+
+
+def compare_rows(summaries: list[dict]) -> list[dict]:
+    return [
+        {
+            "model": s.get("model") + ("-aug" if s.get("augment") else ""),
+            "params": s.get("params"),
+            "epochs": s.get("epochs_run"),
+            "best_val_acc": s.get("val_acc"),
+            "test_acc": s.get("test_acc"),
+            "seconds": s.get("train_seconds"),
+            "status": s.get("status"),
+            "run_dir": s.get("run_dir"),
+        }
+        for s in summaries
+    ]
+
+
+def run_compare(
+    base: TrainConfig, jobs: int, report: Callable[[str, object], None] | None = None, service=None
+) -> tuple[list[dict], Path | OSError]:
+    """Train the four reference configs through the TrainingService; return the table rows and compare.json
+    (or the OSError that kept it from being written: the table is still worth showing)."""
+    from mnist_tui.service.worker import TrainingService
+
+    own = service is None
+    service = service or TrainingService(max_jobs=jobs)
+    started = time.time()
+    try:
+        ids = [service.start(config) for config in reference_configs(base, jobs)]
+        for event in service.iter_events():
+            if report:
+                report(event.run_id, event)
+    except KeyboardInterrupt:
+        service.cancel_all()
+        service.wait(5)
+        raise
+    finally:
+        if own:
+            service.close()
+    summaries = []
+    for run_id in ids:
+        handle = service.get(run_id)
+        summary = dict(handle.summary) or {
+            "model": handle.config.model,
+            "augment": handle.config.augment,
+            "status": handle.status,
+        }
+        summary.update(status=handle.status, run_dir=handle.run_dir)
+        summaries.append(summary)
+    rows = compare_rows(summaries)
+    try:
+        return rows, write_report(base.runs_dir, rows, jobs, started)
+    except OSError as error:
+        return rows, error
+
+
+def write_report(runs_dir, rows: list[dict], jobs: int, started: float) -> Path:
+    """compare.json next to the runs: the table, when it started and how long it took."""
+    from mnist_tui.runfolder.record import write_json
+
+    path = Path(runs_dir) / "compare.json"
+    write_json(
+        path,
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+            "jobs": jobs,
+            "wall_seconds": round(time.time() - started, 2),
+            "runs": rows,
+        },
+    )
+    return path
