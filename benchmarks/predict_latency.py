@@ -49,7 +49,7 @@ def main() -> int:
     from mnist_tui.analysis.saliency import predict_with_saliency
     from mnist_tui.engine.batches import to_input
     from mnist_tui.engine.models import build_model
-    from mnist_tui.runfolder.runs import RunError
+    from mnist_tui.runfolder.record import RunError
 
     try:
         loaded = load_model(args.runs_dir, args.run)

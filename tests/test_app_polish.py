@@ -18,7 +18,7 @@ from mnist_tui.engine.synthetic import write_synthetic
 from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder import live
 from mnist_tui.runfolder.checkpoint import save_checkpoint
-from mnist_tui.runfolder.record import write_json
+from mnist_tui.runfolder.record import Summary, write_json
 
 
 def run_folder(runs_dir: Path, name: str, status: str, epochs_run: int = 0, **summary) -> Path:
@@ -75,7 +75,7 @@ def save_untrained_checkpoint(folder: Path) -> None:
 def write_first_epoch_events(folder: Path, batches: int = 40) -> None:
     lines = [ev.RunStarted("r1", str(folder), "1-layer", False, 63082, 2, 100, "cpu", "fp32")]
     lines += [ev.BatchProgress("r1", 1, 2, b, 100, 2.0 / b, 9000.0, 10.0, 0.1 + b / 100) for b in range(1, batches)]
-    lines.append(ev.RunFinished("r1", str(folder), "cancelled", {"status": "cancelled", "epochs_run": 0}))
+    lines.append(ev.RunFinished("r1", str(folder), "cancelled", Summary(status="cancelled", epochs_run=0)))
     (folder / live.EVENTS).write_text("".join(live.event_to_line(e) for e in lines))
 
 

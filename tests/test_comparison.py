@@ -10,8 +10,7 @@ from screen import screen_text, wait_until
 from mnist_tui.analysis.comparison import compare_runs, curves
 from mnist_tui.app.app import make_app
 from mnist_tui.cli.main import main
-from mnist_tui.runfolder import runs
-from mnist_tui.runfolder.record import write_json, write_metrics
+from mnist_tui.runfolder.record import RunError, write_json, write_metrics
 
 
 def fake_run(runs_dir: Path, stamp: str, model: str, acc: float, lr: float, batch: int = 64) -> Path:
@@ -79,7 +78,7 @@ def test_compare_runs_finds_the_fields_that_differ(three_runs):
     assert curves(result, "val_acc")["1 1-layer"] == ([1, 2], [pytest.approx(0.86), pytest.approx(0.885)])
     everything = compare_runs(three_runs)
     assert everything.differing["lr"] == [1e-3, 1e-3, 3e-3] and everything.differing["batch_size"] == [64, 64, 128]
-    with pytest.raises(runs.RunError, match="at least two"):
+    with pytest.raises(RunError, match="at least two"):
         compare_runs(three_runs[:1])
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from mnist_tui.common.text import pct
+from mnist_tui.runfolder.record import Summary
 
 
 def test_pct_formats_a_fraction_as_a_percentage():
@@ -32,6 +33,6 @@ def test_a_run_stopped_before_its_first_epoch_ended_says_it_has_no_checkpoint():
 
     out = io.StringIO()
     EpochPrinter(out)(
-        ev.RunFinished("r", "runs/x_cancelled", "cancelled", {"status": "cancelled", "train_seconds": 2.2})
+        ev.RunFinished("r", "runs/x_cancelled", "cancelled", Summary(status="cancelled", train_seconds=2.2))
     )
     assert "no epoch ended, so there is no checkpoint" in out.getvalue() and "best epoch None" not in out.getvalue()

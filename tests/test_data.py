@@ -11,7 +11,7 @@ import pytest
 
 from mnist_tui.engine import data
 from mnist_tui.engine.fetch import fetch, write_idx_from_pickle
-from mnist_tui.engine.idx import decode_idx, encode_idx
+from mnist_tui.engine.idx import DataError, decode_idx, encode_idx
 from mnist_tui.engine.splits import check_train_subset, load_splits, split_indices, train_split_size
 from mnist_tui.engine.synthetic import write_synthetic
 
@@ -25,9 +25,9 @@ def test_idx_round_trip():
 
 def test_truncated_idx_is_named():
     blob = encode_idx(np.zeros((3, 28, 28), np.uint8))
-    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte is truncated"):
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte is truncated"):
         decode_idx(blob[:-10], "t10k-images-idx3-ubyte")
-    with pytest.raises(data.DataError, match="bad magic"):
+    with pytest.raises(DataError, match="bad magic"):
         decode_idx(b"\x01\x02\x03\x04" + blob[4:], "x")
 
 
@@ -46,9 +46,9 @@ def test_corrupted_file_is_reported_by_name_and_kept(tmp_path):
     path.write_bytes(path.read_bytes()[:-5])  # truncate
     ready, line = data.data_status(tmp_path)
     assert not ready and "train-labels-idx1-ubyte" in line and "mnist-tui data fetch" in line
-    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte is corrupted"):
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte is corrupted"):
         data.load_arrays(tmp_path)
-    with pytest.raises(data.DataError, match="train-labels-idx1-ubyte"):
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
         fetch(tmp_path, log=lambda _: None, sources=())
     assert path.exists()  # never deleted
     assert (data.raw_dir(tmp_path) / "train-images-idx3-ubyte").exists()
@@ -57,12 +57,12 @@ def test_corrupted_file_is_reported_by_name_and_kept(tmp_path):
 def test_missing_files_report_the_fetch_command(tmp_path):
     ready, line = data.data_status(tmp_path)
     assert not ready and "not downloaded" in line
-    with pytest.raises(data.DataError, match="mnist-tui data fetch"):
+    with pytest.raises(DataError, match="mnist-tui data fetch"):
         data.load_arrays(tmp_path)
 
 
 def test_fetch_with_no_working_source_says_why(tmp_path):
-    with pytest.raises(data.DataError, match="could not fetch MNIST"):
+    with pytest.raises(DataError, match="could not fetch MNIST"):
         fetch(tmp_path, log=lambda _: None, sources=())
 
 
@@ -109,12 +109,12 @@ def test_real_mnist_matches_official_checksums(mnist_dir):
 def test_a_train_subset_larger_than_the_training_split_is_refused(synthetic_dir):
     train_images = len(load_splits(synthetic_dir).train_x)
     assert len(load_splits(synthetic_dir, train_images).train_x) == train_images  # all of it is fine
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         load_splits(synthetic_dir, 99_999_999)
     message = str(error.value)
     assert "\n" not in message and "99,999,999" in message and f"at most {train_images:,}" in message
     assert train_split_size(synthetic_dir) == train_images  # from the header: a form can check at once
-    with pytest.raises(data.DataError, match=f"at most {train_images:,}"):
+    with pytest.raises(DataError, match=f"at most {train_images:,}"):
         check_train_subset(train_images + 1, synthetic_dir)
     check_train_subset(train_images, synthetic_dir)
 
@@ -132,12 +132,12 @@ def test_train_refuses_a_train_subset_larger_than_the_training_split(synthetic_d
 def test_a_missing_data_folder_is_named_with_the_fetch_command_for_it(tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_TUI_DATA", raising=False)
     given = tmp_path / "nonexistent"
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_arrays(given)
     message = str(error.value)
     assert str(data.raw_dir(given)) in message and f"`mnist-tui data fetch --data-dir {given}`" in message
     monkeypatch.setenv("MNIST_TUI_DATA", str(given))  # the default folder: the plain command fetches into it
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_arrays(given)
     assert str(data.raw_dir(given)) in str(error.value) and "`mnist-tui data fetch`" in str(error.value)
 
@@ -147,7 +147,7 @@ def test_a_corrupted_file_in_a_given_folder_names_the_fetch_command_for_it(tmp_p
     write_synthetic(tmp_path, 50, 10)
     path = data.raw_dir(tmp_path) / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_arrays(tmp_path)
     assert f"`mnist-tui data fetch --data-dir {tmp_path}`" in str(error.value)
 

@@ -100,7 +100,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 5)
 def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_dir):
     from mnist_tui.engine.splits import load_splits
     from mnist_tui.runfolder.checkpoint import load_checkpoint
-    from mnist_tui.runfolder.runs import RunError
+    from mnist_tui.runfolder.record import RunError
     from mnist_tui.training.evaluation import evaluate_ensemble, evaluate_run
     from mnist_tui.training.train import fit
 

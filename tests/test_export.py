@@ -7,7 +7,7 @@ import pytest
 
 from mnist_tui.analysis import export
 from mnist_tui.cli.main import main
-from mnist_tui.engine.data import read_json
+from mnist_tui.common.fileio import read_json
 from mnist_tui.engine.splits import load_splits
 from mnist_tui.training.train import fit
 

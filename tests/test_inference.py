@@ -10,7 +10,7 @@ import torch
 from mnist_tui.analysis.predict import predict_probs
 from mnist_tui.analysis.saliency import predict_with_saliency
 from mnist_tui.cli.main import main
-from mnist_tui.engine.data import read_json
+from mnist_tui.common.fileio import read_json
 from mnist_tui.engine.splits import load_splits
 from mnist_tui.runfolder.checkpoint import save_checkpoint
 from mnist_tui.runfolder.record import CHECKPOINT

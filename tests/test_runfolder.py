@@ -17,7 +17,7 @@ import torch
 from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder import live, runs
 from mnist_tui.runfolder.names import create_run_dir, find_renamed, reopen, stem
-from mnist_tui.runfolder.record import CHECKPOINT, CONFIG, RESUME, SUMMARY, Summary, write_json, write_metrics
+from mnist_tui.runfolder.record import CHECKPOINT, CONFIG, RESUME, SUMMARY, RunError, Summary, write_json, write_metrics
 from mnist_tui.service.worker import TrainingService
 from mnist_tui.training.train import fit
 
@@ -394,5 +394,5 @@ def test_a_run_that_another_process_just_reopened_says_so_in_one_line(tmp_path):
     folder = tmp_path / "20260101-120000_3-layer_cancelled"
     folder.mkdir()
     reopen(folder)  # the first resumer
-    with pytest.raises(runs.RunError, match="already being resumed"):
+    with pytest.raises(RunError, match="already being resumed"):
         reopen(folder)  # the second still holds the old name

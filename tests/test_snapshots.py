@@ -12,6 +12,7 @@ from screen import screen_text, settle_screen
 from mnist_tui.app.app import make_app
 from mnist_tui.engine.synthetic import write_synthetic
 from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder.record import Summary
 
 # Fixed paths: the screens show them, and a snapshot must not depend on pytest's tmp names.
 SNAP_ROOT = Path(tempfile.gettempdir()) / "mnist-tui-snapshots"
@@ -56,7 +57,7 @@ def finished_run_events(run_id="run1-3-layer", epochs=3):
         run_id,
         "runs/20261122-031500_3-layer_acc99.21",
         "finished",
-        {"test_acc": 0.9921, "val_acc": 0.99, "epochs_run": epochs, "status": "finished"},
+        Summary(test_acc=0.9921, val_acc=0.99, epochs_run=epochs, status="finished"),
     )
 
 
@@ -70,7 +71,7 @@ def two_runs_events():
         "run0",
         "runs/20261122-031000_1-layer_acc97.95",
         "finished",
-        {"test_acc": 0.9795, "val_acc": 0.9762, "epochs_run": 1, "status": "finished"},
+        Summary(test_acc=0.9795, val_acc=0.9762, epochs_run=1, status="finished"),
     )
     yield ev.RunStarted("run1", "runs/20261122-031500_3-layer_running", "3-layer", False, 104426, 3, 422, "cpu", "fp32")
     for batch in range(20, 423, 20):

@@ -13,7 +13,7 @@ from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder import runs
 from mnist_tui.runfolder.checkpoint import load_checkpoint
 from mnist_tui.runfolder.names import create_run_dir, finalize
-from mnist_tui.runfolder.record import read_metrics
+from mnist_tui.runfolder.record import RunError, read_metrics
 from mnist_tui.training.train import fit
 
 
@@ -79,7 +79,7 @@ def test_mismatched_checkpoint_gets_a_clear_error(tiny_config, tmp_path):
     checkpoint = torch.load(result.run_dir / "best.pt", weights_only=True)
     checkpoint["model_name"], checkpoint["model_args"] = "3-layer", {}
     torch.save(checkpoint, tmp_path / "best.pt")
-    with pytest.raises(runs.RunError, match="do not match the 3-layer architecture"):
+    with pytest.raises(RunError, match="do not match the 3-layer architecture"):
         load_checkpoint(tmp_path)
 
 

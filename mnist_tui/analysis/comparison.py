@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnist_tui.engine.data import read_json
+from mnist_tui.common.fileio import load_json_object
 from mnist_tui.runfolder import runs
 from mnist_tui.runfolder.names import run_label
-from mnist_tui.runfolder.record import CONFIG, read_metrics
+from mnist_tui.runfolder.record import CONFIG, RunError, Summary, read_metrics, read_summary
 
 # Fields that name where a run lived rather than how it trained.
 IGNORED = {"runs_dir"}
@@ -35,9 +35,7 @@ class Comparison:
     config_errors: list[str | None] = field(default_factory=list)
 
 
-def _images_per_sec(summary: dict, config: dict, history: list[dict]) -> float | None:
-    if summary.get("images_per_sec"):
-        return float(summary["images_per_sec"])
+def _images_per_sec(config: dict, history: list[dict]) -> float | None:
     seconds = sum(row.get("seconds", 0.0) for row in history)
     train_images = (config.get("resolved") or {}).get("train_images")
     if not (seconds and train_images):
@@ -47,10 +45,12 @@ def _images_per_sec(summary: dict, config: dict, history: list[dict]) -> float |
     return per_epoch * len(history) / seconds
 
 
-def _number(summary: dict, key: str, kind=float):
-    """A number from summary.json, for a run that read_run calls unreadable (its config is bad, its summary fine)."""
-    value = summary.get(key)
-    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _summary(path: Path) -> Summary:
+    """summary.json, for a run that read_run calls unreadable (its config is bad, its summary fine)."""
+    try:
+        return read_summary(path) or Summary()
+    except (OSError, ValueError):
+        return Summary()
 
 
 def _config_fields(config: dict) -> dict:
@@ -64,7 +64,7 @@ def _config_fields(config: dict) -> dict:
 def _read_config(path: Path) -> tuple[dict, str | None]:
     """A run's config.json, or ({}, why it cannot be read)."""
     try:
-        return runs.load_json_object(path / CONFIG), None
+        return load_json_object(path / CONFIG), None
     except FileNotFoundError:
         return {}, f"{CONFIG} is missing"
     except (OSError, ValueError) as error:
@@ -75,26 +75,26 @@ def compare_runs(paths) -> Comparison:
     """Read each run folder (no torch): a column per run and the config fields whose values differ."""
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
-        raise runs.RunError("a comparison needs at least two runs")
+        raise RunError("a comparison needs at least two runs")
     if len({p.resolve() for p in paths}) < len(paths):
-        raise runs.RunError("the same run is listed twice; compare different runs")
+        raise RunError("the same run is listed twice; compare different runs")
     columns, configs, errors = [], [], []
     for path in paths:
         info = runs.read_run(path)
         if info is None:
-            raise runs.RunError(f"{path} is not a run folder")
-        summary, (config, error) = read_json(path / "summary.json"), _read_config(path)
+            raise RunError(f"{path} is not a run folder")
+        summary, (config, error) = _summary(path), _read_config(path)
         history = read_metrics(path)
         columns.append(
             RunColumn(
                 info.name,
                 path,
                 run_label(info.model, info.augment),
-                info.test_acc if info.test_acc is not None else _number(summary, "test_acc"),
-                info.val_acc if info.val_acc is not None else _number(summary, "val_acc"),
-                info.params or _number(summary, "params", int),
-                info.train_seconds if info.train_seconds is not None else _number(summary, "train_seconds"),
-                _images_per_sec(summary, config, history),
+                info.test_acc if info.test_acc is not None else summary.test_acc,
+                info.val_acc if info.val_acc is not None else summary.val_acc,
+                info.params or summary.params,
+                info.train_seconds if info.train_seconds is not None else summary.train_seconds,
+                _images_per_sec(config, history),
                 history,
             )
         )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_tui.runfolder.record import Summary, read_summary
+
 PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 INSTALL = "pip install 'mnist-tui[export]'  (or: pip install onnx onnxscript onnxruntime)"
 INPUT_DESCRIPTION = (
@@ -74,7 +76,6 @@ def export_run(run_dir: Path | str, out: Path | str | None = None, data_dir=None
     import onnx
     import torch
 
-    from mnist_tui.engine.data import read_json
     from mnist_tui.engine.splits import load_splits
     from mnist_tui.training.inference import load_run, run_logits
 
@@ -100,8 +101,10 @@ def export_run(run_dir: Path | str, out: Path | str | None = None, data_dir=None
     )
     program.optimize()  # constant folding: BN folded into the convs where the optimizer can
     proto = program.model_proto
-    summary = read_json(run_dir / "summary.json")
-    recorded = summary.get("test_acc")
+    try:
+        recorded = (read_summary(run_dir) or Summary()).test_acc
+    except (OSError, ValueError):
+        recorded = None
     onnx.helper.set_model_props(
         proto,
         {

@@ -143,10 +143,12 @@ def count_params_own(module: nn.Module) -> int:
 def inspect_target(target: str, runs_dir: Path | str = "runs") -> Inspection:
     """A registry model by name (fresh weights, its default training batch), or a recorded run (its weights
     and the batch it trained with)."""
+    from mnist_tui.common.fileio import read_json
     from mnist_tui.engine.config import make_config
     from mnist_tui.engine.models import REGISTRY, build_model
     from mnist_tui.runfolder.checkpoint import load_checkpoint
-    from mnist_tui.runfolder.runs import RunError, read_json, resolve_run
+    from mnist_tui.runfolder.record import RunError
+    from mnist_tui.runfolder.runs import resolve_run
 
     if target in REGISTRY:
         return inspect_model(build_model(target), target, make_config(target).batch_size)

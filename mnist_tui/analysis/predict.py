@@ -22,7 +22,8 @@ def choose_run_why(runs_dir: Path | str = "runs", run: str | None = None) -> tup
     """`choose_run`, with the rule that chose it in a few words ("marked default in .../DEFAULT")."""
     from mnist_tui.common.places import no_runs, runs_place
     from mnist_tui.common.text import pct
-    from mnist_tui.runfolder.runs import DEFAULT_MARK, RunError, default_run, list_runs, marked_default, resolve_run
+    from mnist_tui.runfolder.record import RunError
+    from mnist_tui.runfolder.runs import DEFAULT_MARK, default_run, list_runs, marked_default, resolve_run
     from mnist_tui.runfolder.status import Status
 
     if run:

@@ -3,6 +3,7 @@ publishes run updates to every screen that subscribes, whether or not it is on t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from textual.signal import Signal
 
 from mnist_tui.app.board import Board
 from mnist_tui.app.messages import RunsChanged, TrainingEvent
+from mnist_tui.runfolder.record import Summary
 
 TRAINING_NICE = 10  # runs started from the app yield the CPU to the UI and to the user's other work
 SCAN_SECONDS = 2.0  # how often the app looks at the runs folder for runs started elsewhere
@@ -114,14 +116,18 @@ class MnistApp(App):
             view = self.board.runs.get(run_id)
             if info is not None and view is not None and not view.active:
                 view.run_dir, view.status, view.reason = str(info.path), str(info.status), info.reason or view.reason
-                view.summary = {**view.summary, "test_acc": info.test_acc, "val_acc": info.val_acc}
+                view.summary = dataclasses.replace(
+                    view.summary or Summary(), test_acc=info.test_acc, val_acc=info.val_acc
+                )
                 changed = True
         live = 0
         for info in infos:
             run_id = self._ensure_service().attach(info.path)  # the id it already has, for a run this app started
             if run_id not in self.board.runs:
                 self._forget([v.run_id for v in self.board if v.run_dir and stem(v.run_dir) == stem(info.path)])
-                self.board.add(run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0)
+                self.board.add(
+                    run_id, info.model + ("-aug" if info.augment else ""), info.epochs or 0, info.model, info.augment
+                )
                 live += 1  # the scan finds only runs that are training
                 changed = True
         if live and type(self.screen).__name__ != "DashboardScreen":  # there, the new rows say it
@@ -222,7 +228,7 @@ class MnistApp(App):
         for config in configs:
             run_id = service.start(config)
             label = config.model + ("-aug" if config.augment else "")
-            self.board.add(run_id, label, config.epochs)
+            self.board.add(run_id, label, config.epochs, config.model, config.augment)
             ids.append(run_id)
         return ids
 
@@ -290,13 +296,12 @@ class MnistApp(App):
                 continue
             job.rows = compare_rows(
                 [
-                    {
-                        **v.summary,
-                        "model": v.label.removesuffix("-aug"),
-                        "augment": v.label.endswith("-aug"),
-                        "status": v.status,
-                        "run_dir": v.run_dir,
-                    }
+                    (
+                        dataclasses.replace(
+                            v.summary or Summary(), model=v.model, augment=v.augment, status=str(v.status)
+                        ),
+                        v.run_dir,
+                    )
                     for v in views
                 ]
             )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder.record import Summary
+from mnist_tui.runfolder.status import ACTIVE, Status
 
 MAX_BATCH_POINTS = 240  # per run: the per-batch curve is thinned to stay under this many points
 SMOOTHING = 0.8  # exponential smoothing of the per-batch training loss and accuracy
@@ -14,7 +16,9 @@ SMOOTHING = 0.8  # exponential smoothing of the per-batch training loss and accu
 class RunView:
     run_id: str
     label: str
-    status: str = "queued"  # queued | running | finished | cancelled | interrupted | failed
+    status: str = Status.QUEUED.value  # a Status value
+    model: str = ""
+    augment: bool = False
     run_dir: str = ""
     params: int = 0
     epochs: int = 0
@@ -28,7 +32,7 @@ class RunView:
     history: list[dict] = field(default_factory=list)
     # Smoothed training loss and accuracy from the first batch on: (epochs as a float, loss, acc), thinned.
     batch_points: list[tuple[float, float, float | None]] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
+    summary: Summary | None = None
     reason: str = ""
     device: str = ""
     stopping: bool = False  # a stop was requested; it ends at its next batch
@@ -38,7 +42,7 @@ class RunView:
 
     @property
     def active(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in ACTIVE
 
     @property
     def epoch_fraction(self) -> float:
@@ -67,15 +71,16 @@ class Board:
     def __init__(self) -> None:
         self.runs: dict[str, RunView] = {}
 
-    def add(self, run_id: str, label: str, epochs: int) -> RunView:
-        return self.runs.setdefault(run_id, RunView(run_id, label, epochs=epochs))
+    def add(self, run_id: str, label: str, epochs: int, model: str = "", augment: bool = False) -> RunView:
+        return self.runs.setdefault(run_id, RunView(run_id, label, epochs=epochs, model=model, augment=augment))
 
     def apply(self, event) -> RunView | None:
         view = self.runs.get(event.run_id)
         if view is None:
             view = self.add(event.run_id, event.run_id, 0)
         if isinstance(event, ev.RunStarted):
-            view.status, view.run_dir, view.params = "running", event.run_dir, event.params
+            view.status, view.run_dir, view.params = Status.RUNNING.value, event.run_dir, event.params
+            view.model, view.augment = event.model, event.augment
             view.epochs, view.batches, view.device = (
                 event.epochs,
                 event.batches_per_epoch,
@@ -85,7 +90,7 @@ class Board:
             view.batch_points = [p for p in view.batch_points if p[0] <= event.start_epoch]
             view.epoch, view.batch = event.start_epoch, 0
         elif isinstance(event, ev.BatchProgress):
-            view.status = "running"
+            view.status = Status.RUNNING.value
             view.epoch = event.epoch - 1
             view.batch, view.batches, view.epochs = event.batch, event.batches, event.epochs
             view.images_per_sec, view.eta_seconds, view.loss = event.images_per_sec, event.eta_seconds, event.loss
@@ -109,11 +114,11 @@ class Board:
             view.status, view.summary = event.status, event.summary
             view.run_dir = event.run_dir or view.run_dir
             view.eta_seconds = 0.0
-            view.reason = str(event.summary.get("reason") or "") if isinstance(event.summary, dict) else ""
-            if event.status == "finished":
+            view.reason = event.summary.reason or ""
+            if event.status == Status.FINISHED:
                 view.batch = view.batches
         elif isinstance(event, ev.RunFailed):
-            view.status, view.reason = "failed", event.reason
+            view.status, view.reason = Status.FAILED.value, event.reason
             view.run_dir = event.run_dir or view.run_dir
         return view
 

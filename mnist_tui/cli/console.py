@@ -48,16 +48,14 @@ class EpochPrinter:
             self._print(epoch_line(event))
         elif isinstance(event, ev.RunFinished):
             s = event.summary
-            self._print(
-                f"{event.status}: run folder {event.run_dir}" + (f" ({s['reason']})" if s.get("reason") else "")
-            )
-            if s.get("best_epoch"):
+            self._print(f"{event.status}: run folder {event.run_dir}" + (f" ({s.reason})" if s.reason else ""))
+            took = f"{s.train_seconds:.1f}s" if s.train_seconds is not None else "time unknown"
+            if s.best_epoch:
                 self._print(
-                    f"test_acc: {pct(s.get('test_acc'))} ({s.get('kept', 'best')} epoch {s.get('best_epoch')}, "
-                    f"val_acc {pct(s.get('val_acc'))}, {s.get('train_seconds', 0):.1f}s)"
+                    f"test_acc: {pct(s.test_acc)} ({s.kept} epoch {s.best_epoch}, val_acc {pct(s.val_acc)}, {took})"
                 )
             else:
-                self._print(f"no epoch ended, so there is no checkpoint ({s.get('train_seconds', 0):.1f}s)")
+                self._print(f"no epoch ended, so there is no checkpoint ({took})")
         elif isinstance(event, ev.RunFailed):
             self.failed = True
             self._print(f"failed: {event.reason} (run folder {event.run_dir})")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from mnist_tui.cli.flags import add_data_dir as _add_data_dir
 from mnist_tui.cli.flags import add_runs_dir as _add_runs_dir
+from mnist_tui.common.fileio import load_json_object
 from mnist_tui.runfolder import runs as runs_module  # torch-free: the record vocabulary
-from mnist_tui.runfolder.status import SUCCESS
+from mnist_tui.runfolder.status import SUCCESS, Status
 
 PROG = "mnist-tui"
 
@@ -256,7 +257,7 @@ class _StopSignals:
     def _interrupt(self, *_):
         if self.flag.is_set():
             raise KeyboardInterrupt
-        self.flag.set("cancelled")
+        self.flag.set(Status.CANCELLED.value)
         try:
             print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr)
         except OSError:
@@ -264,7 +265,7 @@ class _StopSignals:
 
     def _terminate(self, signum, _frame):
         self.signum = signum
-        self.flag.set("interrupted", f"stopped by {signal.Signals(signum).name}")
+        self.flag.set(Status.INTERRUPTED.value, f"stopped by {signal.Signals(signum).name}")
         try:
             print(f"\n{signal.Signals(signum).name}: stopping after this batch ...", file=sys.stderr)
         except OSError:
@@ -299,7 +300,7 @@ def cmd_train(args) -> int:
             )
         if not (run_dir / RESUME).exists():
             raise CliError(f"{run_dir.name} has no resume state; it ended before its first epoch")
-        config = TrainConfig.from_dict(runs.load_json_object(run_dir / CONFIG)).validate()
+        config = TrainConfig.from_dict(load_json_object(run_dir / CONFIG)).validate()
         run_dir = reopen(run_dir)
         print(f"resuming {run_dir.name} after epoch {info.epochs_run}")
     else:
@@ -394,7 +395,7 @@ def _progress(info) -> str:
     if info.progress:
         epoch, epochs, batch, batches = info.progress
         return f"epoch {epoch}/{epochs} batch {batch}/{batches}"
-    return info.reason if info.status in ("unreadable", "failed", "interrupted") else ""
+    return info.reason if info.status in (Status.UNREADABLE, Status.FAILED, Status.INTERRUPTED) else ""
 
 
 def cmd_runs(args) -> int:
@@ -460,9 +461,9 @@ def cmd_watch(args) -> int:
     from mnist_tui.service.worker import TrainingService
 
     infos = _live_runs(args, [args.run] if args.run else [])
-    live = [i for i in infos if i.status == "running"]
+    live = [i for i in infos if i.status == Status.RUNNING]
     for info in infos:
-        if info.status != "running":
+        if info.status != Status.RUNNING:
             print(f"{info.name}: {info.status}" + (f" ({info.reason})" if info.reason else ""))
     if not live:
         if not args.run:
@@ -494,9 +495,9 @@ def cmd_stop(args) -> int:
     if not args.run and not args.all:
         raise CliError("name the runs to stop, or give --all")
     infos = _live_runs(args, args.run)
-    live = [i for i in infos if i.status == "running"]
+    live = [i for i in infos if i.status == Status.RUNNING]
     for info in infos:
-        if info.status != "running":
+        if info.status != Status.RUNNING:
             print(f"{info.name} is not running ({info.status})")
     if not live:
         print(f"no live runs to stop in {Path(args.runs_dir).resolve()}")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_tui.common.fileio import read_json, write_atomic  # noqa: F401 - re-exported for older imports
 from mnist_tui.engine.idx import DataError, decode_idx
 
 # Official uncompressed files and their md5 (yann.lecun.com / torchvision).

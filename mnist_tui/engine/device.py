@@ -75,16 +75,19 @@ def measure_precisions(device: torch.device, rounds: int = 3) -> dict[str, float
     """Training steps per second of a small CNN in fp32 and under bf16 autocast (best of rounds).
 
     The CNN is the 3-layer model (conv 32-64-128, BN, ReLU, pool) at batch 32, channels_last, forward and
-    backward. The two precisions alternate, so a busy machine slows both alike.
+    backward. The two precisions alternate, so a busy machine slows both alike. It runs on one thread and
+    under a forked RNG, and gives both back as it found them: the caller's random state and thread count
+    are unchanged. Call it from a worker, never from a UI thread: it takes about a second.
     """
     from torch import nn
 
     from mnist_tui.engine.models import build_model
 
-    torch.manual_seed(0)
-    block = build_model("3-layer").to(device).to(memory_format=torch.channels_last)
-    x = torch.randn(32, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (32,), device=device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        block = build_model("3-layer").to(device).to(memory_format=torch.channels_last)
+        x = torch.randn(32, 1, 28, 28, device=device).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (32,), device=device)
 
     def steps(precision: str, n: int) -> float:
         start = time.perf_counter()
@@ -112,8 +115,10 @@ def measure_precisions(device: torch.device, rounds: int = 3) -> dict[str, float
     return rates
 
 
-def probe_precisions(device: torch.device) -> dict[str, float]:
-    """`measure_precisions`, cached per process and on disk per (device, device model, torch version)."""
+def probe_precisions(device: torch.device, measure: bool = True) -> dict[str, float] | None:
+    """`measure_precisions`, cached per process and on disk per (device, device model, torch version).
+    With `measure=False`, only what a cache holds (None when neither does): for callers that must not
+    spend a second on the probe."""
     key = _probe_key(device)
     if key in _PROBED:
         return _PROBED[key]
@@ -122,6 +127,8 @@ def probe_precisions(device: torch.device) -> dict[str, float]:
     if key in cached:
         _PROBED[key] = cached[key]
         return cached[key]
+    if not measure:
+        return None
     rates = measure_precisions(device)
     _PROBED[key] = rates
     if path is not None:
@@ -132,10 +139,11 @@ def probe_precisions(device: torch.device) -> dict[str, float]:
     return rates
 
 
-def bf16_is_faster(device: torch.device, margin: float = 1.1) -> bool:
-    """True when bf16 autocast trains the probe at least `margin` times faster than fp32."""
-    rates = probe_precisions(device)
-    return rates["bf16"] >= margin * rates["fp32"]
+def bf16_is_faster(device: torch.device, margin: float = 1.1, measure: bool = True) -> bool:
+    """True when bf16 autocast trains the probe at least `margin` times faster than fp32 (False when
+    `measure=False` and no cache knows)."""
+    rates = probe_precisions(device, measure)
+    return rates is not None and rates["bf16"] >= margin * rates["fp32"]
 
 
 def auto_precision(native_bf16: bool, bf16_faster: bool, accuracy_first: bool) -> str:
@@ -145,7 +153,7 @@ def auto_precision(native_bf16: bool, bf16_faster: bool, accuracy_first: bool) -
     return "bf16" if native_bf16 and bf16_faster and not accuracy_first else "fp32"
 
 
-def pick_precision(name: str, device: torch.device, accuracy_first: bool = False) -> str:
+def pick_precision(name: str, device: torch.device, accuracy_first: bool = False, measure: bool = True) -> str:
     """fp32 or bf16. `auto` follows `auto_precision`: bf16 only where it is native (Ampere+ CUDA,
     bf16-capable CPUs), a one-time micro-benchmark, cached on disk, measures it faster than fp32, and
     the recipe is not one whose point is accuracy."""
@@ -161,7 +169,7 @@ def pick_precision(name: str, device: torch.device, accuracy_first: bool = False
         if device.type == "mps":
             raise DeviceError("bf16 is not supported on MPS here; use --precision fp32 or auto")
         return "bf16"
-    faster = native and not accuracy_first and bf16_is_faster(device)  # the probe only when it decides
+    faster = native and not accuracy_first and bf16_is_faster(device, measure=measure)  # probe only if it decides
     return auto_precision(native, faster, accuracy_first)
 
 

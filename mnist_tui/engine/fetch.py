@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_tui.common.fileio import read_json, write_atomic  # noqa: F401 - re-exported for older imports
+from mnist_tui.common.fileio import write_atomic
 from mnist_tui.engine.data import check_files, default_data_dir, raw_dir
 from mnist_tui.engine.idx import DataError, encode_idx
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_tui.common.fileio import read_json, write_atomic  # noqa: F401 - re-exported for older imports
 from mnist_tui.engine.data import default_data_dir, load_arrays, raw_dir
 from mnist_tui.engine.idx import DataError
 

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_tui.common.fileio import write_atomic
 from mnist_tui.runfolder.record import CHECKPOINT, RunError
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a kept epoch's checkpoint holds, handed from the trainer to the recorder that writes it."""
+
+    model_name: str
+    model_args: dict
+    state_dict: dict
+    config: dict
+    metrics: dict  # the epoch's row of metrics.csv
+    normalization: tuple[float, float]  # (mean, std) of the inputs the weights expect
+
+    def save(self, path: Path, *, parents: bool = True) -> None:
+        save_checkpoint(
+            path,
+            self.model_name,
+            self.model_args,
+            self.state_dict,
+            self.config,
+            self.metrics,
+            self.normalization,
+            parents=parents,
+        )
 
 
 def save_checkpoint(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mnist_tui.runfolder.record import Summary
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -51,8 +53,8 @@ class EpochCompleted:
 class RunFinished:
     run_id: str
     run_dir: str
-    status: str  # "finished", "cancelled" or "interrupted"
-    summary: dict = field(default_factory=dict)
+    status: str  # a Status value: finished, cancelled or interrupted
+    summary: Summary = field(default_factory=Summary)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mnist_tui.common.fileio import write_atomic
 from mnist_tui.runfolder import events as ev
+from mnist_tui.runfolder.record import Summary
+from mnist_tui.runfolder.status import Status
 
 EVENTS = "events.jsonl"  # append-only: run start, throttled batch progress, epoch ends, the end
 LIVE = "live.json"  # pid, host, start time and heartbeat of the process that writes the folder
@@ -45,7 +47,12 @@ def event_from_line(line: str):
         cls = _EVENT_TYPES[payload.pop("type")]
         payload.pop("time", None)
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in names})
+        values = {k: v for k, v in payload.items() if k in names}
+        if cls is ev.RunFinished:
+            values["summary"] = Summary.from_dict(
+                values.get("summary") if isinstance(values.get("summary"), dict) else {}
+            )
+        return cls(**values)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
@@ -179,12 +186,12 @@ class FolderStop:
         self.run_dir = Path(run_dir) if run_dir else None
         self.stop = stop
         self.every = every
-        self.status = "cancelled"
+        self.status = Status.CANCELLED
         self.reason = ""
         self._checked = 0.0
         self._file = False
 
-    def set(self, status: str = "cancelled", reason: str = "") -> None:
+    def set(self, status: Status = Status.CANCELLED, reason: str = "") -> None:
         self.status, self.reason, self._file = status, reason, True
 
     def is_set(self) -> bool:

@@ -86,8 +86,8 @@ def read_summary(run_dir: Path) -> Summary | None:
         return None
 
 
-def write_summary(run_dir: Path, summary: Summary) -> None:
-    write_json(Path(run_dir) / SUMMARY, summary.to_dict())
+def write_summary(run_dir: Path, summary: Summary, *, parents: bool = True) -> None:
+    write_json(Path(run_dir) / SUMMARY, summary.to_dict(), parents=parents)
 
 
 def write_json(path: Path, payload, *, parents: bool = True) -> None:

@@ -9,11 +9,21 @@ from pathlib import Path
 
 import torch
 
+from mnist_tui.common.fileio import write_atomic
 from mnist_tui.runfolder import events as ev
-from mnist_tui.runfolder import live, runs
-from mnist_tui.runfolder.checkpoint import save_checkpoint
+from mnist_tui.runfolder import live
 from mnist_tui.runfolder.names import RUNNING_SUFFIX, final_name, move
-from mnist_tui.runfolder.record import CHECKPOINT, CONFIG, RESUME, SUMMARY, write_json, write_metrics
+from mnist_tui.runfolder.record import (
+    CHECKPOINT,
+    CONFIG,
+    RESUME,
+    RunError,
+    Summary,
+    write_json,
+    write_metrics,
+    write_summary,
+)
+from mnist_tui.runfolder.status import Status
 
 
 class Recorder:
@@ -39,18 +49,18 @@ class Recorder:
         if not self.run_dir:
             return
         if checkpoint is not None:
-            save_checkpoint(self.run_dir / CHECKPOINT, *checkpoint, parents=False)
+            checkpoint.save(self.run_dir / CHECKPOINT, parents=False)
         write_metrics(self.run_dir, history, parents=False)
         save_resume_state(self.run_dir, resume_state)
 
-    def end(self, summary: dict, status: str, test_acc: float | None, event_for) -> Path | None:
+    def end(self, summary: Summary, status: str, test_acc: float | None, event_for) -> Path | None:
         """Write the summary, log the final event with the final folder name, then rename the folder."""
         if not self.run_dir:
             self._report(event_for(""))
             return None
         self.heartbeat.stop()
-        write_json(self.run_dir / SUMMARY, summary, parents=False)
-        if status == "finished":
+        write_summary(self.run_dir, summary, parents=False)
+        if status == Status.FINISHED:
             (self.run_dir / RESUME).unlink(missing_ok=True)  # nothing left to resume
         target = (
             final_name(self.run_dir, status, test_acc) if self.run_dir.name.endswith(RUNNING_SUFFIX) else self.run_dir
@@ -65,11 +75,11 @@ class Recorder:
         self._report(event)  # after the folder is final: a failing reporter cannot leave it half-ended
         return target
 
-    def failed(self, summary: dict, status: str, reason: str) -> None:
+    def failed(self, summary: Summary, status: str, reason: str) -> None:
         """End a run that raised: `interrupted` (resumable) or `failed`."""
 
         def end_event(where):
-            if status == "interrupted":
+            if status == Status.INTERRUPTED:
                 return ev.RunFinished(self.run_id, where, status, summary)
             return ev.RunFailed(self.run_id, where, reason)
 
@@ -87,20 +97,20 @@ class Recorder:
 def save_resume_state(run_dir: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    runs.write_atomic(run_dir / RESUME, buffer.getvalue(), parents=False)
+    write_atomic(run_dir / RESUME, buffer.getvalue(), parents=False)
 
 
 def load_resume_state(run_dir: Path) -> dict:
     path = Path(run_dir) / RESUME
     if not path.exists():
-        raise runs.RunError(
+        raise RunError(
             f"{Path(run_dir).name} has no resume state ({RESUME}); it ended before its first epoch "
             "or was trained by an older version"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
-        raise runs.RunError(f"{path} is not a readable resume state ({type(error).__name__})") from None
+        raise RunError(f"{path} is not a readable resume state ({type(error).__name__})") from None
     if not isinstance(state, dict) or "epoch" not in state:
-        raise runs.RunError(f"{path} is not a resume state")
+        raise RunError(f"{path} is not a resume state")
     return state

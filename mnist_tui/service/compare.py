@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from mnist_tui.engine.config import TrainConfig
+from mnist_tui.runfolder.record import Summary
 
 REFERENCE = (("1-layer", False), ("2-layer", False), ("3-layer", False), ("3-layer", True))
 
@@ -45,19 +47,20 @@ def table_cells(rows: list[dict]) -> list[list[str]]:
     ]
 
 
-def compare_rows(summaries: list[dict]) -> list[dict]:
+def compare_rows(ended: list[tuple[Summary, str | None]]) -> list[dict]:
+    """The comparison table's rows (and compare.json's), from each run's summary and folder."""
     return [
         {
-            "model": s.get("model") + ("-aug" if s.get("augment") else ""),
-            "params": s.get("params"),
-            "epochs": s.get("epochs_run"),
-            "best_val_acc": s.get("val_acc"),
-            "test_acc": s.get("test_acc"),
-            "seconds": s.get("train_seconds"),
-            "status": s.get("status"),
-            "run_dir": s.get("run_dir"),
+            "model": s.model + ("-aug" if s.augment else ""),
+            "params": s.params,
+            "epochs": s.epochs_run,
+            "best_val_acc": s.val_acc,
+            "test_acc": s.test_acc,
+            "seconds": s.train_seconds,
+            "status": s.status,
+            "run_dir": run_dir,
         }
-        for s in summaries
+        for s, run_dir in ended
     ]
 
 
@@ -83,17 +86,12 @@ def run_compare(
     finally:
         if own:
             service.close()
-    summaries = []
+    ended = []
     for run_id in ids:
         handle = service.get(run_id)
-        summary = dict(handle.summary) or {
-            "model": handle.config.model,
-            "augment": handle.config.augment,
-            "status": handle.status,
-        }
-        summary.update(status=handle.status, run_dir=handle.run_dir)
-        summaries.append(summary)
-    rows = compare_rows(summaries)
+        summary = handle.summary or Summary(model=handle.config.model, augment=handle.config.augment)
+        ended.append((dataclasses.replace(summary, status=handle.status), handle.run_dir))
+    rows = compare_rows(ended)
     try:
         return rows, write_report(base.runs_dir, rows, jobs, started)
     except OSError as error:

@@ -19,14 +19,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_tui.common.fileio import load_json_object
 from mnist_tui.engine.config import TrainConfig
 from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder import live, runs
 from mnist_tui.runfolder.names import RUNNING_SUFFIX, create_run_dir, find_renamed, reopen, run_label, stem
-from mnist_tui.runfolder.record import CONFIG, LOG, RESUME, Summary, read_summary, write_json
+from mnist_tui.runfolder.record import CONFIG, LOG, RESUME, RunError, Summary, read_summary, write_json
 from mnist_tui.runfolder.status import RESUMABLE, Status
 
 CANCEL_GRACE = 10.0  # seconds a stopped child gets to reach a batch boundary and save before it is killed
@@ -69,14 +70,14 @@ def child_main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a viewer's terminal is the viewer's business
 
     def on_term(signum, _frame):
-        stop.set("interrupted", f"stopped by {signal.Signals(signum).name}")
+        stop.set(Status.INTERRUPTED.value, f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, on_term)
     from mnist_tui.training.train import fit, prepare_process
 
     code = 0
     try:
-        config = TrainConfig.from_dict(runs.load_json_object(run_dir / CONFIG))
+        config = TrainConfig.from_dict(load_json_object(run_dir / CONFIG))
         prepare_process(config)
         fit(config, None, stop, run_dir=run_dir, resume=args.resume)
     except BaseException as error:  # noqa: BLE001 - fit recorded what it could; the log keeps the rest
@@ -117,10 +118,10 @@ class RunHandle:
 
     run_id: str
     config: TrainConfig | None
-    status: str = "pending"  # pending | running | finished | cancelled | interrupted | failed
+    status: str = Status.QUEUED.value  # a Status value
     pid: int | None = None
     run_dir: str | None = None
-    summary: dict = field(default_factory=dict)
+    summary: Summary | None = None
     reason: str | None = None
     started_at: float | None = None
     cancel_requested_at: float | None = None
@@ -131,7 +132,7 @@ class RunHandle:
 
     @property
     def active(self) -> bool:
-        return self.status in ("pending", "running")
+        return self.status in (Status.QUEUED, Status.RUNNING)
 
 
 class TrainingService:
@@ -163,10 +164,10 @@ class TrainingService:
         info = runs.read_run(run_dir)
         if info is None or info.status not in RESUMABLE:
             status = info.status if info else "not a run"
-            raise runs.RunError(f"{run_dir.name} is {status}; only cancelled or interrupted runs can be resumed")
+            raise RunError(f"{run_dir.name} is {status}; only cancelled or interrupted runs can be resumed")
         if not (run_dir / RESUME).exists():
-            raise runs.RunError(f"{run_dir.name} has no resume state; it ended before its first epoch")
-        config = TrainConfig.from_dict(runs.load_json_object(run_dir / CONFIG))
+            raise RunError(f"{run_dir.name} has no resume state; it ended before its first epoch")
+        config = TrainConfig.from_dict(load_json_object(run_dir / CONFIG))
         handle = RunHandle(
             f"run{next(self._ids)}-{run_label(config.model, config.augment)}",
             config,
@@ -187,7 +188,9 @@ class TrainingService:
             for handle in self._runs.values():  # a live run it follows already (an ended one may be resumed)
                 if handle.active and handle.run_dir and stem(handle.run_dir) == stem(run_dir):
                     return handle.run_id
-        handle = RunHandle(stem(run_dir), None, status="running", run_dir=str(run_dir), started_at=time.monotonic())
+        handle = RunHandle(
+            stem(run_dir), None, status=Status.RUNNING.value, run_dir=str(run_dir), started_at=time.monotonic()
+        )
         record = live.read_live(run_dir) or {}
         handle.pid = record.get("pid") if isinstance(record.get("pid"), int) else None
         return self._add(handle)
@@ -203,12 +206,14 @@ class TrainingService:
         """Ask a run to stop after its current batch (keeping its checkpoint); a queued run never starts."""
         with self._lock:
             handle = self._runs[run_id]
-            if handle.status == "pending":
-                handle.status, handle.ended = "cancelled", True
+            if handle.status == Status.QUEUED:
+                handle.status, handle.ended = Status.CANCELLED.value, True
                 self._events.put(
-                    ev.RunFinished(run_id, handle.run_dir or "", "cancelled", {"status": "cancelled", "epochs_run": 0})
+                    ev.RunFinished(
+                        run_id, handle.run_dir or "", Status.CANCELLED.value, Summary(status=Status.CANCELLED.value)
+                    )
                 )
-            elif handle.status == "running" and handle.cancel_requested_at is None and handle.run_dir:
+            elif handle.status == Status.RUNNING and handle.cancel_requested_at is None and handle.run_dir:
                 handle.cancel_requested_at = time.monotonic()
                 try:
                     live.request_stop(Path(handle.run_dir))
@@ -262,7 +267,7 @@ class TrainingService:
         Queued runs that never started are dropped either way."""
         with self._lock:
             for handle in self._runs.values():
-                if handle.status == "pending":
+                if handle.status == Status.QUEUED:
                     self.cancel(handle.run_id)
         if stop_runs:
             self.cancel_all()
@@ -288,14 +293,14 @@ class TrainingService:
 
     def _tick(self) -> None:
         with self._lock:
-            launched = [h for h in self._runs.values() if h.status == "running" and h.process is not None]
-            pending = [self._runs[r] for r in self._order if self._runs[r].status == "pending"]
+            launched = [h for h in self._runs.values() if h.status == Status.RUNNING and h.process is not None]
+            pending = [self._runs[r] for r in self._order if self._runs[r].status == Status.QUEUED]
             for handle in pending[: max(0, self.max_jobs - len(launched))]:
                 try:
                     self._launch(handle)
                 except Exception as error:  # noqa: BLE001 - a launch failure fails that run only
                     self._fail(handle, f"could not start the training process: {_one_line(error)}")
-            running = [h for h in self._runs.values() if h.status == "running"]
+            running = [h for h in self._runs.values() if h.status == Status.RUNNING]
         for handle in running:
             try:
                 self._follow(handle)
@@ -319,7 +324,7 @@ class TrainingService:
         process = launch_detached(run_dir, handle.resume, self.nice)
         live.write_live(run_dir, live.live_record(process.pid, handle.run_id))
         handle.process, handle.pid = process, process.pid
-        handle.status, handle.started_at = "running", time.monotonic()
+        handle.status, handle.started_at = Status.RUNNING.value, time.monotonic()
 
     def _read(self, handle: RunHandle) -> None:
         path = Path(handle.run_dir)
@@ -367,9 +372,9 @@ class TrainingService:
         if summary.status == Status.RUNNING.value:  # as every listing reads a stopped folder's stale summary
             summary.status = Status.INTERRUPTED.value
         if summary.status == Status.FAILED.value:
-            self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir, summary.reason or "failed"))
+            self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir, summary.reason or Status.FAILED.value))
         else:
-            self._deliver(handle, ev.RunFinished(handle.run_id, handle.run_dir, summary.status, summary.to_dict()))
+            self._deliver(handle, ev.RunFinished(handle.run_id, handle.run_dir, summary.status, summary))
 
     def _died(self, handle: RunHandle, code: int) -> None:
         """A child exited without logging its end: killed by a signal (resumable) or crashed."""
@@ -390,10 +395,10 @@ class TrainingService:
     def _end(self, handle: RunHandle, status: Status, reason: str) -> None:
         try:
             handle.run_dir = str(runs.mark_ended(handle.run_dir, status, reason))
-            summary = (read_summary(Path(handle.run_dir)) or Summary()).to_dict()
+            summary = read_summary(Path(handle.run_dir)) or Summary()
         except (OSError, ValueError) as error:
             reason += f" (and the run folder could not be updated: {_one_line(error)})"
-            summary = {"status": status.value, "reason": reason}
+            summary = Summary(status=status.value, reason=reason)
         if status == Status.FAILED:
             self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir or "", reason))
         else:
@@ -405,11 +410,11 @@ class TrainingService:
         elif isinstance(event, ev.RunFinished):
             handle.status, handle.summary, handle.ended = event.status, event.summary, True
             handle.run_dir = event.run_dir or handle.run_dir
-            handle.reason = event.summary.get("reason") if isinstance(event.summary, dict) else None
+            handle.reason = event.summary.reason
         elif isinstance(event, ev.RunFailed):
-            handle.status, handle.reason, handle.ended = "failed", event.reason, True
+            handle.status, handle.reason, handle.ended = Status.FAILED.value, event.reason, True
             handle.run_dir = event.run_dir or handle.run_dir
-        if handle.ended and handle.status != "failed" and handle.run_dir:
+        if handle.ended and handle.status != Status.FAILED and handle.run_dir:
             log = Path(handle.run_dir) / LOG
             try:
                 if handle.process is not None:
@@ -424,7 +429,7 @@ class TrainingService:
         if handle.run_dir and Path(handle.run_dir).exists():
             self._end(handle, Status.FAILED, reason)
         else:
-            handle.status, handle.reason = "failed", reason
+            handle.status, handle.reason = Status.FAILED.value, reason
             self._deliver(handle, ev.RunFailed(handle.run_id, handle.run_dir or "", reason))
 
 

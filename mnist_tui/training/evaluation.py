@@ -10,6 +10,7 @@ import torch
 
 from mnist_tui.common.text import pct
 from mnist_tui.engine.evaluate import Metrics, confusion, per_class, score
+from mnist_tui.runfolder.status import Status
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Recorded:
     """What a run's own files say about its test score: the accuracy, if any, and the run's status and reason."""
 
     test_acc: float | None
-    status: str  # a runs.Status value; "unreadable" when summary.json cannot be read
+    status: str  # a Status value; unreadable when summary.json cannot be read
     reason: str | None = None
 
 
@@ -82,7 +83,7 @@ def evaluate_ensemble(run_dirs, data_dir=None, device: str = "cpu") -> tuple[lis
     Every member is scored as it was when it finished, on the test set of `data_dir` (or the first
     run's data folder), so the members and the ensemble see the same images."""
     from mnist_tui.engine.splits import load_splits
-    from mnist_tui.runfolder.runs import RunError
+    from mnist_tui.runfolder.record import RunError
     from mnist_tui.training.inference import load_run, run_logits
 
     paths = [Path(p).resolve() for p in run_dirs]
@@ -104,7 +105,7 @@ def agreement_line(test_acc: float, recorded: Recorded) -> str:
         from mnist_tui.runfolder.status import why_untested
 
         why = why_untested(recorded.status, recorded.reason)
-        if recorded.status == "unreadable":
+        if recorded.status == Status.UNREADABLE:
             return (
                 f"the run's recorded test accuracy is unknown ({why}), so there is nothing to compare this score with"
             )

@@ -38,15 +38,16 @@ class RunModel:
 
 def recipe_of(checkpoint: dict, run_dir: Path | None = None) -> Recipe:
     """Read the checkpoint's normalisation and config back, and the precision config.json says it resolved to."""
-    from mnist_tui.engine.data import read_json
+    from mnist_tui.common.fileio import read_json
 
     config = dict(checkpoint.get("config") or {})
     resolved = read_json(Path(run_dir) / "config.json").get("resolved", {}) if run_dir else {}
     precision = resolved.get("precision") or config.get("precision") or "fp32"
-    if precision == "auto":  # recorded before runs saved what auto chose: what it would choose here
+    if precision == "auto":  # recorded before runs saved what auto chose: what it chooses here, if known
         from mnist_tui.engine.device import pick_precision
 
-        precision = pick_precision("auto", torch.device("cpu"))
+        # Never the one-second probe: a loader may run on a UI thread. Without a cached probe, fp32.
+        precision = pick_precision("auto", torch.device("cpu"), measure=False)
     norm = checkpoint.get("normalization") or {}
     device = str(resolved.get("device", "cpu"))
     return Recipe(

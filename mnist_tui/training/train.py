@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -22,9 +23,11 @@ from mnist_tui.engine.models import ModelSpec, count_params, get_spec
 from mnist_tui.engine.splits import Splits, load_splits
 from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder import live
+from mnist_tui.runfolder.checkpoint import Checkpoint
 from mnist_tui.runfolder.names import create_run_dir, stem
 from mnist_tui.runfolder.record import CHECKPOINT, CONFUSION, Summary, write_json
 from mnist_tui.runfolder.recorder import Recorder, load_resume_state
+from mnist_tui.runfolder.status import Status
 
 PROGRESS_INTERVAL = 0.1  # seconds: batch progress to `report` is throttled to about 10 Hz (the folder's log to 1 Hz)
 
@@ -40,8 +43,8 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class RunResult:
     run_dir: Path | None
-    status: str  # finished | cancelled | interrupted | failed
-    summary: dict = field(default_factory=dict)
+    status: Status  # finished, cancelled, interrupted or failed
+    summary: Summary = field(default_factory=Summary)
     history: list[dict] = field(default_factory=list)
     model: torch.nn.Module | None = None
 
@@ -329,7 +332,7 @@ class RunState:
             "resumed": self.resumed,
         }
 
-    def summary(self, config: TrainConfig, params: int, status: str, test_acc=None, stopped_early=False) -> dict:
+    def summary(self, config: TrainConfig, params: int, status: Status, test_acc=None, stopped_early=False) -> Summary:
         return Summary(
             status=status,
             model=config.model,
@@ -347,7 +350,7 @@ class RunState:
             ema_decay=config.ema_decay or None,
             tta=config.tta,
             resumed=self.resumed,
-        ).to_dict()
+        )
 
 
 # ---------------------------------------------------------------- the run folder
@@ -419,16 +422,18 @@ def fit(
             stop = live.FolderStop(record.run_dir, stop)
         stop.run_dir = stop.run_dir or record.run_dir
         try:
-            status = train_epochs(setup, trainer, state, record, stop)
-            return finish(setup, trainer, state, record, status, stop.reason)
+            status, stopped_early = train_epochs(setup, trainer, state, record, stop)
+            return finish(setup, trainer, state, record, status, stop.reason, stopped_early)
         except BaseException as error:
             record_failure(error, setup, trainer, state, record)
             raise
 
 
-def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder, stop: StopFlag) -> str:
+def train_epochs(
+    setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder, stop: StopFlag
+) -> tuple[Status, bool]:
     """Train the epochs not run yet, validating, checkpointing and saving the resume state after each.
-    Returns how the loop ended: finished, stopped_early, or the stop flag's status."""
+    Returns how the loop ended (finished, or the stop flag's status) and whether early stopping ended it."""
     config, data = setup.config, setup.data
     # Normalise the whole training set once; a batch is then one gather (and an optional augmentation).
     train_x, train_y = prepare(data.train_x, setup.channels_last).to(setup.device), data.train_y.to(setup.device)
@@ -437,7 +442,7 @@ def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Rec
         report = EpochReport(setup, epoch, record, stop)
         row = train_one_epoch(trainer.trainable, batches, trainer.step, report)
         if row is None:
-            return stop.status
+            return stop.status, False
         trainer.end_epoch()
         val = evaluate(
             trainer.scored,
@@ -454,14 +459,16 @@ def train_epochs(setup: RunSetup, trainer: Trainer, state: RunState, record: Rec
             checkpoint = None
             if state.kept["epoch"] == epoch:
                 weights = trainer.scored.state_dict()
-                checkpoint = (config.model, setup.spec.args, weights, config.to_dict(), dict(row), (MEAN, STD))
+                checkpoint = Checkpoint(
+                    config.model, setup.spec.args, weights, config.to_dict(), dict(row), (MEAN, STD)
+                )
             record.epoch_done(state.history, checkpoint, {"epoch": epoch, **trainer.state_dict(), **state.saved()})
         record(ev.EpochCompleted(record.run_id, epochs=config.epochs, best=improved, **row))  # row: the other fields
         if config.patience and state.stale >= config.patience and epoch < config.epochs:
-            return "stopped_early"
+            return Status.FINISHED, True
         if report.stopped():
-            return stop.status
-    return "finished"
+            return stop.status, False
+    return Status.FINISHED, False
 
 
 class EpochReport:
@@ -535,19 +542,25 @@ def _should_stop(stop: StopFlag, world: int, device: torch.device) -> bool:
     return bool(tensor.item())
 
 
-def finish(setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder, status: str, reason: str):
+def finish(
+    setup: RunSetup,
+    trainer: Trainer,
+    state: RunState,
+    record: Recorder,
+    status: Status,
+    reason: str,
+    stopped_early: bool = False,
+):
     """Test the kept weights, write the summary and give the folder its final name."""
-    stopped_early = status == "stopped_early"
-    status = "finished" if stopped_early else status
     model, test_acc = trainer.scored, None
     # The kept weights (best validation loss, or the last epoch's) are the ones that get tested. A
     # stopped run skips the test pass so its process exits at once; `mnist-tui evaluate` (or Results)
     # scores its checkpoint on demand.
-    if status == "finished" and record.run_dir and (record.run_dir / CHECKPOINT).exists():
+    if status == Status.FINISHED and record.run_dir and (record.run_dir / CHECKPOINT).exists():
         model, test_acc = _test(record.run_dir, setup)
     summary = state.summary(setup.config, trainer.params, status, test_acc, stopped_early)
     if reason:
-        summary["reason"] = reason
+        summary = dataclasses.replace(summary, reason=reason)
     run_dir = record.end(summary, status, test_acc, lambda where: ev.RunFinished(record.run_id, where, status, summary))
     return RunResult(run_dir, status, summary, state.history, model)
 
@@ -576,10 +589,12 @@ def _test(run_dir: Path, setup: RunSetup) -> tuple[torch.nn.Module, float]:
 def record_failure(error: BaseException, setup: RunSetup, trainer: Trainer, state: RunState, record: Recorder):
     """Record a run that raised; called from the `except` block, so the traceback is the error's."""
     if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: aborted mid-batch, resumable from its last epoch
-        status, reason = "interrupted", "aborted with a second Ctrl-C"
+        status, reason = Status.INTERRUPTED, "aborted with a second Ctrl-C"
     else:
-        status = "failed"
+        status = Status.FAILED
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     summary = state.summary(setup.config, trainer.params, status)
-    summary.update(reason=reason, traceback=None if status == "interrupted" else traceback.format_exc(limit=8))
+    summary = dataclasses.replace(
+        summary, reason=reason, traceback=None if status == Status.INTERRUPTED else traceback.format_exc(limit=8)
+    )
     record.failed(summary, status, reason)

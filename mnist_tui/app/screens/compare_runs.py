@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Header, Static
 from mnist_tui.analysis import comparison as cmp
 from mnist_tui.app.widgets.curves import CurvesPlot
 from mnist_tui.app.widgets.steady_footer import SteadyFooter
+from mnist_tui.runfolder.record import RunError
 
 
 class RunComparisonScreen(Screen):
@@ -38,7 +39,7 @@ class RunComparisonScreen(Screen):
         self.sub_title = f"{len(self.paths)} runs"
         try:
             result = cmp.compare_runs(self.paths)  # reads small JSON and CSV files: no torch, quick
-        except cmp.runs.RunError as error:
+        except RunError as error:
             self.query_one("#compare-runs-caption", Static).update(Text(str(error)))
             return
         table = self.query_one("#compare-runs-table", DataTable)

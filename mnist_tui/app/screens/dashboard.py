@@ -19,7 +19,7 @@ from mnist_tui.app.widgets.tail_log import TailLog
 from mnist_tui.common.text import pct
 from mnist_tui.runfolder import events as ev
 from mnist_tui.runfolder.names import find_renamed, stem
-from mnist_tui.runfolder.status import SUCCESS, WITH_WEIGHTS
+from mnist_tui.runfolder.status import SUCCESS, WITH_WEIGHTS, Status
 
 
 def epoch_line(label: str, p: dict) -> str:
@@ -33,9 +33,9 @@ def epoch_line(label: str, p: dict) -> str:
 
 
 def end_line(view: RunView) -> str:
-    if view.status == "failed":
+    if view.status == Status.FAILED:
         return f"{view.label:<12} failed: {view.reason}"
-    test = view.summary.get("test_acc") if view.summary else None
+    test = view.summary.test_acc if view.summary else None
     line = f"{view.label:<12} {view.status}" + (f"  test_acc {pct(test)}" if test is not None else "")
     if view.reason:
         line += f"  ({view.reason})"
@@ -298,7 +298,7 @@ class CompareScreen(DashboardScreen):
         import os
 
         from mnist_tui.engine.config import make_config
-        from mnist_tui.engine.data import DataError
+        from mnist_tui.engine.idx import DataError
         from mnist_tui.engine.splits import check_train_subset
         from mnist_tui.service.compare import reference_configs
 

@@ -98,7 +98,8 @@ class DataScreen(Screen):
 
     @work(thread=True, exclusive=True, group="data-load")
     def load(self) -> None:
-        from mnist_tui.engine.data import DataError, class_counts, load_arrays
+        from mnist_tui.engine.data import class_counts, load_arrays
+        from mnist_tui.engine.idx import DataError
         from mnist_tui.engine.splits import split_indices
 
         try:

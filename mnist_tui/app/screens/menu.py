@@ -134,7 +134,8 @@ class MenuScreen(Screen):
 
 def corrupted(data_dir):
     """The first MNIST file that is there but wrong (a FileCheck), or None. Fetching never replaces it."""
-    from mnist_tui.engine.data import DataError, check_files
+    from mnist_tui.engine.data import check_files
+    from mnist_tui.engine.idx import DataError
 
     try:
         return next((c for c in check_files(data_dir) if c.actual_md5 is not None and not c.ok), None)

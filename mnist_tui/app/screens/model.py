@@ -20,6 +20,7 @@ from mnist_tui.app.widgets.layer_table import LayerTable
 from mnist_tui.app.widgets.steady_footer import SteadyFooter
 from mnist_tui.app.widgets.tile_grid import TileGrid
 from mnist_tui.runfolder import runs
+from mnist_tui.runfolder.record import RunError
 
 FILTER_TILE = 6  # a 3x3 kernel drawn at 2x2 pixels per weight: 6 cells wide, 3 tall
 MAP_TILE = 14  # each feature map resized to 14x14 pixels: 14 cells wide, 7 tall
@@ -118,7 +119,7 @@ class ModelScreen(Screen):
     def load(self, run_dir: Path | None, image: np.ndarray | None, data_dir) -> None:
         try:
             self.post_message(self._load(run_dir, image, data_dir))
-        except runs.RunError as error:
+        except RunError as error:
             self.post_message(self.LoadFailed(str(error)))
         except Exception as error:  # noqa: BLE001 - one line on the screen, not a crash
             self.post_message(self.LoadFailed(f"{type(error).__name__}: {error}"))
@@ -162,7 +163,8 @@ class ModelScreen(Screen):
     def _start_image(data_dir, image: np.ndarray | None) -> tuple[np.ndarray, str]:
         """The image to start from and where it came from: the test image it is (the first one when `image` is
         None), or else the digit drawn."""
-        from mnist_tui.engine.data import DataError, default_data_dir, load_arrays
+        from mnist_tui.engine.data import default_data_dir, load_arrays
+        from mnist_tui.engine.idx import DataError
 
         if image is not None and image.dtype != np.uint8:
             return image, DRAWN  # a drawing (floats): no test image is stored that way

@@ -177,7 +177,7 @@ class PredictScreen(Screen):
 
     @work(thread=True, exclusive=True, group="predict-model")
     def load_model(self, run_dir: Path) -> None:
-        from mnist_tui.runfolder.runs import RunError
+        from mnist_tui.runfolder.record import RunError
         from mnist_tui.training.inference import load_run  # imports torch: here, never on the UI thread
 
         try:

@@ -19,8 +19,8 @@ from mnist_tui.app.widgets.confusion import Confusion, ConfusionTable
 from mnist_tui.app.widgets.curves import CurvesPlot
 from mnist_tui.app.widgets.gallery import MisclassifiedGallery, Mistake
 from mnist_tui.app.widgets.steady_footer import SteadyFooter
+from mnist_tui.common.fileio import read_json
 from mnist_tui.common.text import pct
-from mnist_tui.runfolder import runs
 from mnist_tui.runfolder.names import run_label
 from mnist_tui.runfolder.record import CHECKPOINT, SUMMARY, Summary, read_metrics
 from mnist_tui.runfolder.status import why_untested
@@ -62,7 +62,7 @@ class ResultsScreen(Screen):
     class Loaded(Message):
         """The run's files were read: its summary, per-epoch metrics and saved test scores (None if not tested)."""
 
-        summary: dict
+        summary: Summary
         metrics: list[dict]
         scores: Scores | None
         batches: list[tuple[float, float, float | None]]  # per-batch training curve, when no epoch completed
@@ -84,7 +84,7 @@ class ResultsScreen(Screen):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.scores: Scores | None = None
-        self.summary: dict = {}
+        self.summary = Summary()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -122,9 +122,9 @@ class ResultsScreen(Screen):
 
     def _load(self, app_data_dir: Path | None) -> None:
         """Post what the files hold at once, then the test-set evaluation the gallery (and a cancelled run) needs."""
-        summary = Summary.from_dict(runs.read_json(self.run_dir / SUMMARY)).to_dict()  # types checked
-        config = runs.read_json(self.run_dir / "config.json")
-        saved = runs.read_json(self.run_dir / "confusion.json")
+        summary = Summary.from_dict(read_json(self.run_dir / SUMMARY))  # types checked
+        config = read_json(self.run_dir / "config.json")
+        saved = read_json(self.run_dir / "confusion.json")
         metrics = read_metrics(self.run_dir)
         batches = [] if metrics else batch_curve(self.run_dir)  # a long run's log is only read when needed
         from mnist_tui.engine import evaluate  # imports torch: here, never on the UI thread
@@ -207,16 +207,16 @@ class ResultsScreen(Screen):
 
     def _show_info(self, line: str, note: str = "") -> None:
         s = self.summary
-        label = run_label(s.get("model", "?"), bool(s.get("augment")))
+        label = run_label(s.model, s.augment)
         facts = [
             f"[b]{escape(label)}[/b]",
-            escape(str(s.get("status", "?"))),
-            escape(f"{s.get('epochs_run', '?')}/{s.get('epochs', '?')} epochs"),
+            escape(str(s.status)),
+            escape(f"{s.epochs_run}/{s.epochs if s.epochs is not None else '?'} epochs"),
         ]
-        if s.get("params"):
-            facts.append(f"{s['params']:,} params")
-        if s.get("train_seconds") is not None:
-            facts.append(f"{s['train_seconds']:.0f}s")
+        if s.params:
+            facts.append(f"{s.params:,} params")
+        if s.train_seconds is not None:
+            facts.append(f"{s.train_seconds:.0f}s")
         self.query_one("#results-info", Static).update(
             f"{'  '.join(facts)}\n{line}\n[dim]{escape(note or self.run_dir.name)}[/dim]"
         )
@@ -224,9 +224,9 @@ class ResultsScreen(Screen):
     def _show_scores(self, scores: Scores) -> None:
         self.scores = scores
         self.query_one("#results-acc", Digits).update(pct(scores.test_acc))
-        status = str(self.summary.get("status", ""))
+        status = self.summary.status
         note = f"scored now: {why_untested(status)}" if scores.fresh else ""  # no reason: short for 80 columns
-        val = (self.summary or {}).get("val_acc")
+        val = self.summary.val_acc
         val = f"  best val {pct(val)}" if val is not None else ""
         self._show_info(f"[b]test accuracy {pct(scores.test_acc)}[/b]  loss {scores.test_loss:.4f}{val}", note)
         self.query_one(ConfusionTable).show(scores.confusion)

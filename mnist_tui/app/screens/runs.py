@@ -22,15 +22,16 @@ from mnist_tui.app.screens.confirm import ConfirmScreen
 from mnist_tui.app.widgets.steady_footer import SteadyFooter
 from mnist_tui.common.text import pct
 from mnist_tui.runfolder import runs
-from mnist_tui.runfolder.status import RESUMABLE, SUCCESS
+from mnist_tui.runfolder.record import RunError
+from mnist_tui.runfolder.status import RESUMABLE, SUCCESS, Status
 
 STATUS_COLOURS = {
-    "finished": "success",
-    "cancelled": "warning",
-    "interrupted": "warning",
-    "failed": "error",
-    "running": "accent",
-    "unreadable": "error",
+    Status.FINISHED: "success",
+    Status.CANCELLED: "warning",
+    Status.INTERRUPTED: "warning",
+    Status.FAILED: "error",
+    Status.RUNNING: "accent",
+    Status.UNREADABLE: "error",
 }  # theme variables
 STAR = "★"
 CHECK = "✓"  # marked for comparison
@@ -206,7 +207,7 @@ class RunsScreen(Screen):
             facts.append(f"best val {pct(info.val_acc)}")
         if info.train_seconds is not None:
             facts.append(f"{info.train_seconds:.0f}s")
-        reason = self._failure(info) if info.status in ("failed", "interrupted", "unreadable") else ""
+        reason = self._failure(info) if info.status in (Status.FAILED, Status.INTERRUPTED, Status.UNREADABLE) else ""
         self._set_detail("  ".join(facts) + (f"\n[i]{escape(reason)}[/i]" if reason else ""))
 
     def _set_detail(self, content: str | Text) -> None:
@@ -222,8 +223,8 @@ class RunsScreen(Screen):
     def _no_checkpoint(status: str) -> str:
         """Why a run that ended has no checkpoint, in the words of its status."""
         return {
-            "cancelled": "Cancelled before the first epoch ended",
-            "interrupted": "Interrupted (its process ended) before the first epoch ended",
+            Status.CANCELLED: "Cancelled before the first epoch ended",
+            Status.INTERRUPTED: "Interrupted (its process ended) before the first epoch ended",
         }.get(status, "It saved no checkpoint")
 
     # -------------------------------------------------- actions
@@ -236,15 +237,15 @@ class RunsScreen(Screen):
         info = self.selected()
         if info is None:
             return
-        if info.status in ("failed", "unreadable"):
-            why = "Its files can't be read" if info.status == "unreadable" else "It failed"
+        if info.status in (Status.FAILED, Status.UNREADABLE):
+            why = "Its files can't be read" if info.status == Status.UNREADABLE else "It failed"
             self.notify(
                 f"{why}, so it has no results: {self._failure(info).removeprefix('unreadable: ')}",
                 title="Can't open this run",
                 severity="warning",
                 markup=False,
             )
-        elif info.status == "running":
+        elif info.status == Status.RUNNING:
             self.notify("Still training: its results open when it ends (see the Dashboard).", severity="warning")
         elif not info.has_checkpoint:
             self.notify(f"{self._no_checkpoint(info.status)}, so there is no checkpoint to show.", severity="warning")
@@ -256,7 +257,7 @@ class RunsScreen(Screen):
         info = self.selected()
         if info is None:
             return
-        if info.status == "running":
+        if info.status == Status.RUNNING:
             self.notify("Still training: stop it on the Dashboard before deleting it.", severity="warning")
             return
 
@@ -311,7 +312,7 @@ class RunsScreen(Screen):
             return
         try:
             self.app.resume_run(info.path)
-        except (runs.RunError, OSError, ValueError) as error:
+        except (RunError, OSError, ValueError) as error:
             self.notify(str(error), title="Can't resume", severity="error", markup=False)
             return
         self.notify(f"Resuming {info.name} after epoch {info.epochs_run}", markup=False)

@@ -186,7 +186,7 @@ class TrainScreen(Screen):
         )
 
     def action_start(self) -> None:
-        from mnist_tui.engine.data import DataError
+        from mnist_tui.engine.idx import DataError
         from mnist_tui.engine.splits import check_train_subset
 
         try:

@@ -10,7 +10,7 @@ from textual.widgets import Label, ProgressBar
 
 from mnist_tui.app.board import RunView
 from mnist_tui.common.text import pct
-from mnist_tui.runfolder.status import WITH_WEIGHTS
+from mnist_tui.runfolder.status import WITH_WEIGHTS, Status
 
 
 def clock(seconds: float) -> str:
@@ -39,11 +39,11 @@ class RunRow(Widget, can_focus=True):
 
     def show(self, view: RunView) -> None:
         self.view = view
-        for status in ("finished", "failed", "cancelled"):
+        for status in (Status.FINISHED, Status.FAILED, Status.CANCELLED):
             self.set_class(view.status == status, f"-{status}")
         last = view.history[-1] if view.history else None
         scores = f"  val {pct(last['val_acc'])}  loss {last['val_loss']:.4f}" if last else ""
-        test = view.summary.get("test_acc") if view.summary else None
+        test = view.summary.test_acc if view.summary else None
         if test is not None:
             scores += f"  [b]test {pct(test)}[/b]"
         extra = f"  [i]{escape(view.reason)}[/i]" if view.reason else ""  # reasons come from exceptions and disk

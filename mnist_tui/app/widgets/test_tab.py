@@ -76,7 +76,8 @@ class TestTab(PredictTab, can_focus=True):
 
     @work(thread=True, exclusive=True, group="predict-test-data")
     def load_test_set(self, data_dir) -> None:
-        from mnist_tui.engine.data import DataError, default_data_dir, load_arrays
+        from mnist_tui.engine.data import default_data_dir, load_arrays
+        from mnist_tui.engine.idx import DataError
 
         try:
             arrays = load_arrays(data_dir or default_data_dir())
