@@ -153,10 +153,7 @@ SLOW_MODULES = {
 
 
 def pytest_collection_modifyitems(config, items):
-    import inspect
-
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
-        app_test = inspect.iscoroutinefunction(getattr(item, "function", None))  # a Pilot test drives the app
-        if app_test or module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

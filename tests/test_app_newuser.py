@@ -69,9 +69,8 @@ async def test_q_goes_back_one_screen_and_quits_from_the_menu(synthetic_dir, run
             await pilot.press("q")
             await wait_screen(pilot, "MenuScreen")
         await pilot.press("q")
-        await wait_until(
-            pilot, lambda: not app.is_running or app._exit_renderables is not None or app.return_code is not None
-        )
+        await wait_until(pilot, lambda: app.return_code is not None)  # set by App.exit, None until then
+        assert app.return_code == 0
 
 
 async def test_q_types_into_an_input_instead_of_leaving(trained_runs_dir, synthetic_dir):

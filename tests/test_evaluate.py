@@ -126,3 +126,24 @@ def test_an_ensemble_averages_its_members_probabilities(tiny_config, synthetic_d
     for bad, message in (([a], "at least two"), ([a, a], "listed twice")):
         with pytest.raises(RunError, match=message):
             evaluate_ensemble(bad)
+
+
+def test_per_class_precision_and_recall_are_the_ones_computed_by_hand():
+    """Four true zeros, one read as a 1: zero's precision 3/3 and recall 3/4; one's precision 1/2, recall 1/1."""
+    from mnist_tui.engine.evaluate import per_class
+
+    scores = per_class([0, 0, 0, 0, 1], [0, 0, 0, 1, 1])
+    assert scores["precision"][:2] == [1.0, 0.5]
+    assert scores["recall"][:2] == [0.75, 1.0]
+    assert scores["support"][:3] == [4, 1, 0]
+
+
+def test_worst_confusions_name_the_most_frequent_mistakes_first():
+    import numpy as np
+
+    from mnist_tui.engine.evaluate import worst_confusions
+
+    matrix = np.diag([50] * 10)
+    matrix[3, 8], matrix[4, 9], matrix[7, 1] = 5, 2, 1
+    assert worst_confusions(matrix, 2) == [(3, 8, 5), (4, 9, 2)]
+    assert worst_confusions(matrix, 5) == [(3, 8, 5), (4, 9, 2), (7, 1, 1)]  # never a cell with no mistakes

@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: cores)")
     add_train_flags(compare)
 
+    from mnist_tui.cli.experiment import add_parser as add_experiment_parser
+
+    add_experiment_parser(sub, add_train_flags)
+
     predict = sub.add_parser("predict", help="predict the digit in image files (PNG/JPEG) with a trained run")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, any size; dark-on-light is inverted")
     predict.add_argument("--run", default=None, help="run folder or name prefix (default: the default or best run)")
@@ -662,8 +666,19 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from mnist_tui.cli.experiment import ExperimentCliError
+    from mnist_tui.cli.experiment import cmd_experiment as run
+
+    try:
+        return run(args, train_overrides)
+    except ExperimentCliError as error:
+        raise CliError(str(error)) from None
+
+
 COMMANDS = {
     "data": cmd_data,
+    "experiment": cmd_experiment,
     "models": cmd_models,
     "train": cmd_train,
     "evaluate": cmd_evaluate,

@@ -38,6 +38,8 @@ class TrainConfig:
     epoch_fraction: float = 1.0  # images per epoch as a fraction of the training set, drawn at random
     ema_decay: float = 0.0  # exponential moving average of the weights, 0: off (the EMA is what gets tested)
     tta: bool = False  # test-time augmentation: average logits over the image and small shifts of it
+    experiment: str = ""  # the experiment this run is a trial of ("": none)
+    trial: int = -1  # its trial number in that experiment (-1: none)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_tui.common.fileio import write_atomic
 from mnist_tui.runfolder.record import CHECKPOINT, RunError
+
+# torch.load's hint about a file it cannot unpickle would print before our one-line error. Set once for the
+# process, at import: `warnings.catch_warnings` around each load is not thread-safe, and the app loads
+# checkpoints in worker threads.
+warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,7 @@ def load_checkpoint(path: Path | str, device: str = "cpu"):
     if not path.exists():
         raise RunError(f"no checkpoint at {path}")
     try:
-        import warnings
-
-        with warnings.catch_warnings():  # torch's hint about the pickle protocol would print before our one line
-            warnings.simplefilter("ignore", UserWarning)
-            checkpoint = torch.load(path, map_location=device, weights_only=True)
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is one message for the user
         raise RunError(f"{path} is not a readable checkpoint ({type(error).__name__})") from None
     try:

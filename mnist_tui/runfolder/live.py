@@ -171,9 +171,23 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 1)
 
 
-def request_stop(run_dir: Path) -> None:
-    """Ask a live run to stop after its current batch, keeping its checkpoint (works on every OS)."""
-    write_atomic(Path(run_dir) / STOP, b"stop\n", parents=False)
+def request_stop(run_dir: Path, status: Status = Status.CANCELLED, reason: str = "") -> None:
+    """Ask a live run to stop after its current batch, keeping its checkpoint (works on every OS). It ends
+    `cancelled`, or `pruned` when an experiment's search asks it to."""
+    payload = json.dumps({"status": str(status), "reason": reason}) + "\n"
+    write_atomic(Path(run_dir) / STOP, payload.encode(), parents=False)
+
+
+def _stop_request(path: Path) -> tuple[Status, str]:
+    """What a stop file asks for; an older or foreign file (`stop`) means cancelled."""
+    try:
+        payload = json.loads(path.read_text()[:4096])
+        status = Status(payload.get("status"))
+        if status in (Status.CANCELLED, Status.PRUNED):
+            return status, str(payload.get("reason") or "")
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    return Status.CANCELLED, ""
 
 
 class FolderStop:
@@ -201,6 +215,8 @@ class FolderStop:
         if self.run_dir is not None and now - self._checked >= self.every:
             self._checked = now
             self._file = (self.run_dir / STOP).exists()
+            if self._file:
+                self.status, self.reason = _stop_request(self.run_dir / STOP)
         return self._file
 
 

@@ -21,8 +21,8 @@ class Status(str, Enum):
         return self.value
 
 
-SUCCESS = (Status.FINISHED, Status.CANCELLED)  # ended as asked: a command that ran it exits 0
-WITH_WEIGHTS = (Status.FINISHED, Status.CANCELLED, Status.INTERRUPTED)  # may hold a usable best.pt
+SUCCESS = (Status.FINISHED, Status.CANCELLED, Status.PRUNED)  # ended as asked: a command that ran it exits 0
+WITH_WEIGHTS = (Status.FINISHED, Status.CANCELLED, Status.PRUNED, Status.INTERRUPTED)  # may hold a usable best.pt
 RESUMABLE = (Status.CANCELLED, Status.INTERRUPTED)
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 
