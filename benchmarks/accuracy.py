@@ -63,17 +63,17 @@ def run(
         seconds = time.perf_counter() - start
     summary = result.summary
     print(
-        f"  {preset} seed {seed}: test {summary['test_acc'] * 100:.2f}% in {seconds:.0f} s "
-        f"({summary['epochs_run']} epochs, best {summary['best_epoch']})",
+        f"  {preset} seed {seed}: test {summary.test_acc * 100:.2f}% in {seconds:.0f} s "
+        f"({summary.epochs_run} epochs, best {summary.best_epoch})",
         flush=True,
     )
     return {
         "seed": seed,
-        "test_acc": summary["test_acc"],
-        "val_acc": summary["val_acc"],
+        "test_acc": summary.test_acc,
+        "val_acc": summary.val_acc,
         "seconds": round(seconds, 1),
-        "epochs_run": summary["epochs_run"],
-        "best_epoch": summary["best_epoch"],
+        "epochs_run": summary.epochs_run,
+        "best_epoch": summary.best_epoch,
         "config": config.to_dict(),
     }
 

@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 ["raw fwd/bwd+Adam, synthetic (before / after)", f"{before:,.0f} / {after:,.0f}"],
                 [
-                    f"ours: fit --preset {args.preset}, "
-                    f"epoch of {len(result.history) and result.summary.get('epochs')}",
+                    f"ours: fit --preset {args.preset}, epoch of {len(result.history) and result.summary.epochs}",
                     f"{ours:,.0f}",
                 ],
             ],

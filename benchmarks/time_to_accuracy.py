@@ -82,7 +82,7 @@ def ours(data_dir: str, subset: int, seed: int, threads: int = 0) -> dict:
         start = time.perf_counter()
         result = fit(config)
         seconds = time.perf_counter() - start
-    acc = result.summary["test_acc"]
+    acc = result.summary.test_acc
     print(f"  ours (--preset fast): test {acc * 100:.2f}% at {seconds:.1f} s", flush=True)
     resolved = {"images_per_sec": round(result.history[-1]["images_per_sec"]) if result.history else None}
     return {

@@ -91,7 +91,7 @@ def trained_run(synthetic_dir, tmp_path_factory):
         precision="fp32",
     )
     result = fit(config)
-    assert result.status == "finished" and result.summary["test_acc"] > 0.9
+    assert result.status == "finished" and result.summary.test_acc > 0.9
     return result
 
 

@@ -46,13 +46,13 @@ def cancelled_after_epoch_1(tiny_config, epochs: int):
             stop.set()
 
     cancelled = fit(tiny_config(epochs=epochs, patience=0), report, stop)
-    assert cancelled.status == "cancelled" and cancelled.summary["epochs_run"] == 1
+    assert cancelled.status == "cancelled" and cancelled.summary.epochs_run == 1
     return cancelled
 
 
 def ended_entry(app, run_id: str, result):
     """Put an ended run on the board, as if this app had followed it."""
-    view = app.board.add(run_id, "1-layer", result.summary.get("epochs") or 0)
+    view = app.board.add(run_id, "1-layer", result.summary.epochs or 0)
     view.status, view.run_dir, view.summary = result.status, str(result.run_dir), dict(result.summary)
     return view
 

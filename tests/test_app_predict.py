@@ -21,7 +21,7 @@ PERCENT = re.compile(r"predicted \d \(\d+\.\d%\)")
 def trained(trained_run, poor_run):
     """The session's real 1-layer runs on the synthetic data: a good one, the default by test accuracy, and a
     poor one to switch to."""
-    assert trained_run.summary["test_acc"] > poor_run.summary["test_acc"]
+    assert trained_run.summary.test_acc > poor_run.summary.test_acc
     return {"good": trained_run, "poor": poor_run}
 
 
@@ -204,7 +204,7 @@ async def test_no_runs_offers_a_quick_training(runs_dir, synthetic_dir):
 async def test_the_best_run_is_the_default_and_another_can_be_chosen(trained, runs_dir, synthetic_dir):
     for result in (trained["good"], trained["poor"]):
         shutil.copytree(result.run_dir, runs_dir / result.run_dir.name)
-    good, poor = (f"test {trained[k].summary['test_acc'] * 100:.2f}%" for k in ("good", "poor"))
+    good, poor = (f"test {trained[k].summary.test_acc * 100:.2f}%" for k in ("good", "poor"))
     async with make_app(runs_dir=runs_dir, data_dir=synthetic_dir).run_test(size=(120, 40)) as pilot:
         await open_predict(pilot)
         assert good in screen_text(pilot.app)

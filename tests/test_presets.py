@@ -33,9 +33,9 @@ def test_each_preset_builds_and_trains_a_few_steps(preset, synthetic_dir, runs_d
     events = []
     result = fit(config, events.append)
     assert result.status == "finished"
-    assert 0.0 <= result.summary["test_acc"] <= 1.0
-    assert result.summary["preset"] == preset
-    assert result.summary["tta"] == config.tta and (result.summary["ema_decay"] or 0.0) == config.ema_decay
+    assert 0.0 <= result.summary.test_acc <= 1.0
+    assert result.summary.preset == preset
+    assert result.summary.tta == config.tta and (result.summary.ema_decay or 0.0) == config.ema_decay
     recorded = json.loads((result.run_dir / "config.json").read_text())
     assert recorded["preset"] == preset and recorded["epoch_fraction"] == config.epoch_fraction
     started = next(e for e in events if isinstance(e, ev.RunStarted))

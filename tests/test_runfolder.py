@@ -274,7 +274,7 @@ def test_a_machine_crash_is_marked_interrupted_at_once_and_resume_completes_it(s
     assert isinstance(seen[-1], ev.RunFinished) and seen[-1].status == "finished", seen[-1]
     assert [e.epoch for e in seen if isinstance(e, ev.EpochCompleted)][-1] == info.epochs_run + 1
     final = Path(service.get(run_id).run_dir)
-    assert stem(final) == stem(info.path) and final.name.endswith(f"_acc{seen[-1].summary['test_acc'] * 100:.2f}")
+    assert stem(final) == stem(info.path) and final.name.endswith(f"_acc{seen[-1].summary.test_acc * 100:.2f}")
 
 
 @pytest.mark.slow
@@ -343,7 +343,7 @@ def test_a_write_error_in_the_parent_fails_that_run_only(tiny_config, runs_dir, 
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, payload)
 
-    monkeypatch.setattr("mnist_tui.runfolder.recorder.write_json", full_once)
+    monkeypatch.setattr("mnist_tui.service.worker.write_json", full_once)
     with TrainingService(max_jobs=1) as service:
         first = service.start(tiny_config(epochs=1))
         second = service.start(tiny_config(epochs=1))

@@ -29,7 +29,7 @@ def test_training_lowers_loss_and_writes_the_run_folder(tiny_config, runs_dir):
 
     folder = result.run_dir
     assert folder.parent == runs_dir
-    assert folder.name.endswith(f"_3-layer_acc{result.summary['test_acc'] * 100:.2f}")
+    assert folder.name.endswith(f"_3-layer_acc{result.summary.test_acc * 100:.2f}")
     assert {p.name for p in folder.iterdir()} == {
         "config.json",
         "metrics.csv",
@@ -94,7 +94,7 @@ def test_stop_flag_cancels_after_the_current_batch(tiny_config):
 
     result = fit(tiny_config(epochs=5), report, stop)
     assert result.status == "cancelled"
-    assert result.summary["epochs_run"] == 1
+    assert result.summary.epochs_run == 1
     assert result.run_dir.name.endswith("_1-layer_cancelled")
     assert (result.run_dir / "best.pt").exists()
     assert json.loads((result.run_dir / "summary.json").read_text())["status"] == "cancelled"
@@ -113,7 +113,7 @@ def test_early_stopping_keeps_the_best_weights(tiny_config, monkeypatch):
     monkeypatch.setattr(train, "evaluate", scripted)
     result = fit(tiny_config(epochs=8, patience=2))
     summary = result.summary
-    assert summary["stopped_early"] and summary["epochs_run"] == 4 and summary["best_epoch"] == 2
+    assert summary.stopped_early and summary.epochs_run == 4 and summary.best_epoch == 2
     saved = torch.load(result.run_dir / "best.pt", weights_only=True)
     assert saved["metrics"]["epoch"] == 2
 
@@ -122,14 +122,14 @@ def test_keep_last_tests_the_final_weights_even_when_validation_got_worse(tiny_c
     # A constant lr of 0.5 with SGD makes validation loss jump about, so the last epoch is rarely the best.
     best = fit(tiny_config(epochs=4, patience=0, lr=0.5, optimizer="sgd", schedule="constant"))
     last = fit(tiny_config(epochs=4, patience=0, lr=0.5, optimizer="sgd", schedule="constant", keep="last"))
-    assert last.summary["best_epoch"] == 4 and last.summary["kept"] == "last"
-    assert last.summary["val_acc"] == last.history[-1]["val_acc"]
+    assert last.summary.best_epoch == 4 and last.summary.kept == "last"
+    assert last.summary.val_acc == last.history[-1]["val_acc"]
     saved = torch.load(last.run_dir / "best.pt", weights_only=True)
     assert saved["metrics"]["epoch"] == 4
     # The same seed trains the same weights; only which epoch is kept differs.
     assert [row["val_loss"] for row in best.history] == pytest.approx([row["val_loss"] for row in last.history])
     lowest = min(range(4), key=lambda i: best.history[i]["val_loss"]) + 1
-    assert best.summary["best_epoch"] == lowest and best.summary["kept"] == "best"
+    assert best.summary.best_epoch == lowest and best.summary.kept == "best"
 
 
 def test_same_seed_same_result(tiny_config):

@@ -73,7 +73,7 @@ def test_kill_9_is_reported_interrupted_and_the_folder_stays_consistent(tiny_con
         os.kill(handle.pid, signal.SIGKILL)
         seen = collect(service, final, timeout=10)
     ended = seen[-1]
-    assert isinstance(ended, ev.RunFinished) and ended.status == "interrupted" and "SIGKILL" in ended.summary["reason"]
+    assert isinstance(ended, ev.RunFinished) and ended.status == "interrupted" and "SIGKILL" in ended.summary.reason
     (folder,) = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
     assert folder.name.endswith("_interrupted")
     assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
