@@ -53,7 +53,7 @@ def cancelled_after_epoch_1(tiny_config, epochs: int):
 def ended_entry(app, run_id: str, result):
     """Put an ended run on the board, as if this app had followed it."""
     view = app.board.add(run_id, "1-layer", result.summary.epochs or 0)
-    view.status, view.run_dir, view.summary = result.status, str(result.run_dir), dict(result.summary)
+    view.status, view.run_dir, view.summary = result.status, str(result.run_dir), result.summary
     return view
 
 
