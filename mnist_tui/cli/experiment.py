@@ -30,6 +30,11 @@ def add_parser(sub, add_train_flags) -> None:
     new.add_argument(
         "--grid", action="append", default=[], metavar="FIELD=V1,V2", help="a factor and its levels (repeatable)"
     )
+    new.add_argument(
+        "--reference",
+        action="store_true",
+        help="the built-in grid that Compare runs: 1/2/3-layer, and 3-layer with augmentation",
+    )
     new.add_argument("--seeds", type=int, default=1, help="seeds per cell (default 1; 3 or more give intervals)")
     new.add_argument(
         "--search",
@@ -82,7 +87,7 @@ def cmd_experiment(args, train_overrides) -> int:
 
 def _new(args, train_overrides) -> int:
     from mnist_tui.experiments import store
-    from mnist_tui.experiments.spec import make_spec
+    from mnist_tui.experiments.spec import make_spec, reference_spec
 
     base = {k: v for k, v in train_overrides(args).items() if v is not None and k not in ("runs_dir",)}
     if "seed" in base:
@@ -91,16 +96,12 @@ def _new(args, train_overrides) -> int:
         base["model"] = args.model
     if args.preset:
         base["preset"] = args.preset
-    spec = make_spec(
-        args.name,
-        base,
-        args.grid,
-        args.seeds,
-        args.search,
-        args.trials,
-        args.sampler,
-        args.prune,
-    )
+    if args.reference:
+        if args.grid or args.search:
+            raise ExperimentCliError("--reference is a grid of its own; give no --grid or --search with it")
+        spec = reference_spec(args.name, base, args.seeds)
+    else:
+        spec = make_spec(args.name, base, args.grid, args.seeds, args.search, args.trials, args.sampler, args.prune)
     storage = storage_of(args)
     study = store.create(storage, spec)
     queued = len(study.get_trials(deepcopy=False))

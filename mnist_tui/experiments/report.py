@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mnist_tui.common.text import pct, table
 from mnist_tui.experiments import stats
-from mnist_tui.experiments.spec import ExperimentSpec
+from mnist_tui.experiments.spec import ExperimentSpec, level_text, cell_name
 from mnist_tui.experiments.store import TrialRecord, this_host, trials
 from mnist_tui.runfolder.status import Status
 
@@ -25,16 +25,6 @@ NOT_RESOLVED = "not resolved at this budget"
 
 def _key(params: dict, fields: list[str]) -> tuple:
     return tuple(repr(params.get(f)) for f in fields)
-
-
-def _level(value) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def cell_name(config: dict) -> str:
-    return ", ".join(f"{k}={_level(v)}" for k, v in config.items()) or "all trials"
 
 
 def build(study, spec: ExperimentSpec, host: str | None = None) -> dict:
@@ -133,7 +123,7 @@ def _effects(spec: ExperimentSpec, done: list[TrialRecord]) -> list[dict]:
         if ci is None:
             words = f"{NOT_RESOLVED} (one seed in a cell: no interval)"
         elif e.resolved:
-            words = f"{_level(after)} {'beats' if e.delta > 0 else 'trails'} {_level(before)}"
+            words = f"{level_text(after)} {'beats' if e.delta > 0 else 'trails'} {level_text(before)}"
         else:
             words = NOT_RESOLVED
         out.append(
@@ -232,7 +222,7 @@ def format_text(report: dict) -> str:
             erows.append(
                 [
                     e["factor"],
-                    f"{_level(e['from'])} -> {_level(e['to'])}",
+                    f"{level_text(e['from'])} -> {level_text(e['to'])}",
                     f"{e['delta_pp']:+.2f}",
                     f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "-",
                     e["words"],
@@ -244,7 +234,7 @@ def format_text(report: dict) -> str:
         lines.append("")
         if s["best"]:
             b = s["best"]
-            params = ", ".join(f"{k}={_level(v)}" for k, v in b["params"].items())
+            params = ", ".join(f"{k}={level_text(v)}" for k, v in b["params"].items())
             lines.append(
                 f"best trial #{b['number']} by validation accuracy: {params}: val {pct(b['val_acc'])}, "
                 f"test {pct(b['test_acc'])} ({b['run']})"

@@ -191,8 +191,27 @@ def reference_spec(name: str, base: dict, seeds: int = 1) -> ExperimentSpec:
     if seeds < 1:
         raise SpecError("seeds must be at least 1")
     grid = {"model": ["1-layer", "2-layer", "3-layer"], "augment": [False, True]}
+    if not NAME.match(name or ""):
+        raise SpecError(f"experiment name {name!r}: use letters, digits, '.', '_' or '-' (up to 64, no spaces)")
     base = {k: v for k, v in base.items() if k not in ("model", "augment")}
-    return ExperimentSpec(name, base, grid, list(range(seeds)), explicit=[dict(c) for c in REFERENCE_CELLS])
+    spec = ExperimentSpec(name, base, grid, list(range(seeds)), explicit=[dict(c) for c in REFERENCE_CELLS])
+    for cell in spec.cells():
+        try:
+            spec.config_for({**cell, "seed": 0}, ".", 0)
+        except (ValueError, KeyError) as error:
+            raise SpecError(f"the {cell_name(cell)} cell cannot train: {error}") from None
+    return spec
+
+
+def cell_name(config: dict) -> str:
+    """`model=3-layer, augment=on`: a cell as people read it."""
+    return ", ".join(f"{k}={level_text(v)}" for k, v in config.items()) or "all trials"
+
+
+def level_text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def make_spec(
