@@ -113,6 +113,8 @@ def _new(args, train_overrides) -> int:
         )
     print(f"experiment {spec.name}: {queued} trials queued ({what}) in {store.describe_storage(storage)}")
     more = f" --storage {storage}" if args.storage else ""
+    if args.runs_dir != "runs":
+        more += f" --runs-dir {args.runs_dir}"
     print(f"work it:   mnist-tui experiment work {spec.name} --jobs J{more}   (add --detach to work in the background)")
     print(f"report:    mnist-tui experiment report {spec.name}{more}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mnist_tui.common.text import pct, table
 from mnist_tui.experiments import stats
-from mnist_tui.experiments.spec import ExperimentSpec, level_text, cell_name
+from mnist_tui.experiments.spec import ExperimentSpec, cell_name, level_text
 from mnist_tui.experiments.store import TrialRecord, this_host, trials
 from mnist_tui.runfolder.status import Status
 
