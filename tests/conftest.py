@@ -125,8 +125,9 @@ def trained_runs_dir(trained_run, tmp_path) -> Path:
     return runs_dir
 
 
-# The fast lane (`pytest -m "not slow"`) keeps the tests that neither train, start processes nor drive the
-# app: these fixtures and modules mean one of those, so their tests are marked slow here, in one place.
+# The fast lane (`pytest -m "not slow"`) keeps the tests that neither train nor start processes, Pilot tests
+# of the app among them. These fixtures and modules mean one of those, so their tests are marked slow here;
+# a test that trains or spawns by itself carries @pytest.mark.slow.
 SLOW_FIXTURES = {
     "tiny_config",
     "trained_run",

@@ -61,6 +61,7 @@ async def test_fetch_runs_outside_the_ui_and_shows_progress(synthetic_dir, runs_
         assert "All four files present and verified" in screen_text(app)
 
 
+@pytest.mark.slow  # trains or starts a process
 async def test_train_shows_live_bars_then_curves_then_results(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -80,6 +81,7 @@ async def test_train_shows_live_bars_then_curves_then_results(synthetic_dir, run
         assert "_1-layer_acc" in folder.name
 
 
+@pytest.mark.slow  # trains or starts a process
 async def test_stop_a_run_from_the_dashboard(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -120,6 +122,7 @@ if __name__ == "__main__":
     assert "STATUS finished" in done.stdout, done.stdout + done.stderr
 
 
+@pytest.mark.slow  # trains or starts a process
 async def test_compare_trains_four_models_and_shows_the_table(synthetic_dir, runs_dir):
     app = make_app(runs_dir, synthetic_dir)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -16,6 +16,7 @@ def run_cli(*args, env=None):
     )
 
 
+@pytest.mark.slow  # trains or starts a process
 def test_train_evaluate_and_runs(synthetic_dir, runs_dir, capsys):
     common = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_dir)]
     assert main(["train", "--model", "1-layer", "--epochs", "2", "--threads", "1", "--precision", "fp32", *common]) == 0

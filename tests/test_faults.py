@@ -326,12 +326,14 @@ def real_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # trains or starts a process
 def test_a_pickle_payload_in_best_pt_is_refused_by_predict(pickled_run, runs_dir, digit_png):
     done = real_cli("predict", digit_png, "--runs-dir", runs_dir)
     assert done.returncode == 1 and not Path("PWNED").exists()
     one_line_error(done.stderr, "not a readable checkpoint")  # and nothing else: no warning of torch's
 
 
+@pytest.mark.slow  # trains or starts a process
 def test_a_pickle_payload_in_best_pt_is_refused_by_evaluate(pickled_run, runs_dir, synthetic_dir):
     done = real_cli("evaluate", pickled_run.name, "--runs-dir", runs_dir, "--data-dir", synthetic_dir)
     assert done.returncode == 1 and not Path("PWNED").exists()
